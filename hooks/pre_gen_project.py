@@ -1,0 +1,160 @@
+"""Check every answer before cookiecutter writes anything; refuse a bad one with one clear line.
+
+Runs in the user's cookiecutter environment, so it uses the standard library only. Answers arrive as JSON
+(rendered through ``tojson``), so quotes, backslashes or non-ASCII text in an answer are data, never code.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from urllib.parse import urlsplit
+
+ANSWERS = json.loads(
+    r"""{{ {
+        "service_name": cookiecutter.service_name,
+        "resource_name": cookiecutter.resource_name,
+        "description": cookiecutter.description,
+        "author_name": cookiecutter.author_name,
+        "author_email": cookiecutter.author_email,
+        "license": cookiecutter.license,
+        "dependency_manager": cookiecutter.dependency_manager,
+        "python_version": cookiecutter.python_version,
+        "port": cookiecutter.port,
+        "use_discount_calculator": cookiecutter.use_discount_calculator,
+        "discount_calculator_path": cookiecutter.discount_calculator_path,
+        "package_index_url": cookiecutter.package_index_url,
+        "include_kubernetes": cookiecutter.include_kubernetes,
+        "include_ci_workflow": cookiecutter.include_ci_workflow,
+    } | tojson }}"""
+)
+
+DEPENDENCY_MANAGERS = ("poetry", "pip", "uv")
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
+LICENSES = ("MIT", "Apache-2.0", "Proprietary")
+BOOLEAN_ANSWERS = ("use_discount_calculator", "include_kubernetes", "include_ci_workflow")
+SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+# Kubernetes object names are DNS labels (RFC 1123): at most 63 characters.
+MAX_NAME_LENGTH = 63
+# Import names the generated service already uses; a service or resource of the same name would shadow them.
+# fmt: off
+RESERVED_NAMES = frozenset({
+    "api", "app", "blinker", "click", "config", "conftest", "discount_calculator", "errors", "flask",
+    "gunicorn", "health", "itsdangerous", "jinja2", "logging_config", "markupsafe", "mypy", "openapi",
+    "packaging", "pip", "pytest", "ruff", "setuptools", "src", "test", "tests", "werkzeug", "wsgi",
+})
+# fmt: on
+EXAMPLE_NAME = {"service_name": "order_manager", "resource_name": "order"}
+# Text answers end up in one-line fields (TOML strings, package metadata, YAML labels).
+FREE_TEXT_ANSWERS = ("description", "author_name", "author_email", "discount_calculator_path")
+
+
+class InvalidAnswer(Exception):
+    """An answer the template cannot use; the message is the whole line shown to the user."""
+
+
+def stdlib_module_names() -> frozenset[str]:
+    names = getattr(sys, "stdlib_module_names", None)  # Python 3.10+
+    return frozenset(names) if names else frozenset({"json", "logging", "os", "re", "sys", "typing"})
+
+
+def check_identifier(key: str, value: object) -> None:
+    example = EXAMPLE_NAME[key]
+    if not isinstance(value, str) or not SNAKE_CASE.fullmatch(value):
+        raise InvalidAnswer(
+            f"{key} {value!r} is not an ASCII snake_case name; use lower-case letters, digits and single "
+            f"underscores, starting with a letter, such as {example}"
+        )
+    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
+        raise InvalidAnswer(f"{key} {value!r} is a Python keyword; use a snake_case name such as {example}")
+    if value in stdlib_module_names():
+        raise InvalidAnswer(
+            f"{key} {value!r} clashes with the Python standard library module of that name; "
+            f"use a more specific name such as {example}"
+        )
+    if value in RESERVED_NAMES:
+        raise InvalidAnswer(
+            f"{key} {value!r} clashes with a module or dependency of the generated service; "
+            f"use a more specific name such as {example}"
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        raise InvalidAnswer(
+            f"{key} is {len(value)} characters long; use at most {MAX_NAME_LENGTH} "
+            f"(Kubernetes names derived from it are DNS labels)"
+        )
+
+
+def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise InvalidAnswer(f"{key} {value!r} is not supported; choose one of: {', '.join(choices)}")
+
+
+def check_boolean(key: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidAnswer(f"{key} {value!r} is not a yes/no answer; use yes or no")
+
+
+def check_single_line(key: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"{key} {value!r} is not text; use a single line of text")
+    if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):
+        raise InvalidAnswer(f"{key} contains a control character such as a line break; use a single line of text")
+
+
+def check_port(value: object) -> None:
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or not 1024 <= int(text) <= 65535:
+        raise InvalidAnswer(
+            f"port {value!r} is not a valid port; use a number from 1024 to 65535 "
+            "(the container runs as a non-root user, which cannot bind lower ports)"
+        )
+
+
+def check_index_url(value: object) -> None:
+    text = str(value)
+    if text == "":
+        return
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text) or '"' in text:
+        raise InvalidAnswer(
+            f"package_index_url {value!r} is not an http(s) URL; use a simple-API index such as "
+            "https://pypi.example.com/simple/, or leave it blank for PyPI"
+        )
+
+
+def check_discount_calculator_path(value: str) -> None:
+    if value and (value.startswith("/") or "\\" in value or '"' in value or "'" in value):
+        raise InvalidAnswer(
+            f"discount_calculator_path {value!r} is not a relative POSIX path; use a path from the service "
+            "directory such as ../../libs/discount_calculator, or leave it blank to install from the package index"
+        )
+
+
+def check_answers(answers: dict[str, object]) -> None:
+    check_identifier("service_name", answers["service_name"])
+    check_identifier("resource_name", answers["resource_name"])
+    for key in FREE_TEXT_ANSWERS:
+        check_single_line(key, answers[key])
+    check_choice("license", answers["license"], LICENSES)
+    check_choice("dependency_manager", answers["dependency_manager"], DEPENDENCY_MANAGERS)
+    check_choice("python_version", answers["python_version"], PYTHON_VERSIONS)
+    check_port(answers["port"])
+    for key in BOOLEAN_ANSWERS:
+        check_boolean(key, answers[key])
+    check_discount_calculator_path(str(answers["discount_calculator_path"]))
+    check_index_url(answers["package_index_url"])
+
+
+def main() -> int:
+    try:
+        check_answers(ANSWERS)
+    except InvalidAnswer as error:
+        print(f"ERROR: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Jinja extensions the template loads through ``_extensions`` in cookiecutter.json.
+
+Free-text answers (description, author) end up inside TOML, YAML, JSON and Python string literals. Jinja's
+``tojson`` is not enough for TOML: it writes characters outside the Basic Multilingual Plane as surrogate
+pairs (``\\ud83d\\ude00``), which TOML rejects. ``quoted`` writes one double-quoted form that all four
+formats read back as the original text.
+"""
+
+from __future__ import annotations
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+# Characters YAML and TOML both accept unescaped inside a double-quoted string. Everything else (C0 and C1
+# controls, DEL, surrogates, U+FFFE/U+FFFF) is written as a \uXXXX escape, which every format understands.
+_PRINTABLE_RANGES = ((0x20, 0x7E), (0xA0, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF))
+
+
+def _is_safe(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _PRINTABLE_RANGES)
+
+
+def quoted(value: object) -> str:
+    """Return ``value`` as a double-quoted string literal valid in TOML, YAML, JSON and Python."""
+    parts = ['"']
+    for char in str(value):
+        if char in '"\\':
+            parts.append("\\" + char)
+        elif _is_safe(char):
+            parts.append(char)
+        else:
+            parts.append(f"\\u{ord(char):04x}")
+    parts.append('"')
+    return "".join(parts)
+
+
+class QuotedStringExtension(Extension):
+    """Registers the ``quoted`` filter."""
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["quoted"] = quoted

@@ -1,0 +1,204 @@
+"""Fixtures that carry the mechanics: bake a service once per combination, run its own commands, serve it."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+# Request body limit of served services; small, so a refused body fits in socket buffers and the 413 is read.
+MAX_CONTENT_LENGTH = 4096
+TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry, uv, pip-compile, ruff of the test environment
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tools_on_path() -> None:
+    """The generated Makefiles call poetry, uv and pip-compile: take them from the test environment."""
+    os.environ["PATH"] = f"{TOOLS_BIN}{os.pathsep}{os.environ['PATH']}"
+    # pip settings of the machine running the suite must not leak into generated lock files.
+    os.environ.pop("PIP_FIND_LINKS", None)
+
+
+def python_executable(version: str) -> str:
+    """An interpreter of ``version``: ``pythonX.Y`` on PATH if it runs, else a pyenv installation."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version)"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    pytest.fail(f"no working python{version} here; the suite needs Python 3.11, 3.12 and 3.13")
+
+
+def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for a generated service's commands: no outer virtualenv, no pip config of this machine."""
+    environment = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    environment.update(extra or {})
+    return environment
+
+
+@dataclass
+class BakedService:
+    """A service generated from the template, with helpers to run its own commands inside it."""
+
+    path: Path
+    answers: dict[str, Any]
+    installed: bool = field(default=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.answers["service_name"])
+
+    def run(self, *command: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
+        result = subprocess.run(
+            command,
+            cwd=self.path,
+            env=clean_environment(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            pytest.fail(
+                f"`{' '.join(command)}` failed in {self.path.name} ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def make(self, *targets: str, **variables: str) -> str:
+        return self.run("make", *targets, *(f"{key}={value}" for key, value in variables.items()))
+
+    def install(self) -> None:
+        """``make install`` once per baked service, with the interpreter of its Python version."""
+        if not self.installed:
+            self.make("install", PYTHON=python_executable(str(self.answers["python_version"])))
+            self.installed = True
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.path.rglob("*") if ".venv" not in p.parts and p.is_file())
+
+
+def answers_with_defaults(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The full set of answers a bake with ``answers`` uses: cookiecutter.json's defaults, then ``answers``."""
+    defaults = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+    merged = {key: value[0] if isinstance(value, list) else value for key, value in defaults.items()}
+    merged = {key: value for key, value in merged.items() if not key.startswith("_")}
+    merged.update(answers)
+    if "resource_name" not in answers:
+        merged["resource_name"] = str(merged["service_name"]).split("_")[0]
+    return merged
+
+
+@pytest.fixture(scope="session")
+def baked(cookies_session: Any) -> Any:
+    """``baked(**answers)``: a service generated once per distinct set of answers in the whole session.
+
+    Bakes skip the lock unless a test asks for it (``_lock_dependencies=True``): rendering checks need no index.
+    """
+    cache: dict[str, BakedService] = {}
+
+    def get(**answers: Any) -> BakedService:
+        answers = {"_lock_dependencies": False, **answers}
+        key = json.dumps(answers, sort_keys=True)
+        if key not in cache:
+            result = cookies_session.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+            if result.exit_code != 0:
+                pytest.fail(f"baking {answers} failed: {result.exception!r}")
+            cache[key] = BakedService(path=result.project_path, answers=answers_with_defaults(answers))
+        return cache[key]
+
+    return get
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    pytest.fail(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def serving(service: BakedService, command: list[str] | None = None) -> Iterator[str]:
+    """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port; yield the base URL; stop what was started."""
+    port = free_port()
+    prefix = service.name.upper()
+    env = clean_environment(
+        {
+            f"{prefix}_HOST": "127.0.0.1",
+            f"{prefix}_PORT": str(port),
+            f"{prefix}_WORKERS": "2",
+            f"{prefix}_MAX_CONTENT_LENGTH": str(MAX_CONTENT_LENGTH),
+        }
+    )
+    log = (service.path / "serve.log").open("wb")
+    process = subprocess.Popen(
+        command or ["make", "serve"],
+        cwd=service.path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so make and gunicorn stop together
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_answers(base_url + "/healthz", process)
+        yield base_url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> HttpResponse:
+    """One real HTTP request; 4xx and 5xx come back as responses, not exceptions."""
+    request = urllib.request.Request(url, data=body, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return HttpResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return HttpResponse(error.code, dict(error.headers), error.read())

@@ -1,0 +1,105 @@
+"""Answers: each bad answer is refused with one line that names it, a non-zero exit, and nothing written."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import TEMPLATE_DIR, TOOLS_BIN
+
+REFUSALS = [
+    # (answer, value, words the first line of output must contain)
+    ("service_name", "OrderManager", "service_name 'OrderManager' is not an ASCII snake_case name"),
+    ("service_name", "order-manager", "is not an ASCII snake_case name"),
+    ("service_name", "ordér_manager", "is not an ASCII snake_case name"),
+    ("service_name", "order__manager", "is not an ASCII snake_case name"),
+    ("service_name", "../evil", "is not an ASCII snake_case name"),
+    ("service_name", "class", "service_name 'class' is a Python keyword"),
+    ("service_name", "match", "is a Python keyword"),
+    ("service_name", "json", "clashes with the Python standard library"),
+    ("service_name", "flask", "clashes with a module or dependency of the generated service"),
+    ("service_name", "discount_calculator", "clashes with a module or dependency"),
+    ("service_name", "a" * 64, "service_name is 64 characters long; use at most 63"),
+    ("resource_name", "2orders", "resource_name '2orders' is not an ASCII snake_case name"),
+    ("resource_name", "import", "resource_name 'import' is a Python keyword"),
+    ("port", "80", "port '80' is not a valid port; use a number from 1024 to 65535"),
+    ("port", "70000", "use a number from 1024 to 65535"),
+    ("port", "http", "use a number from 1024 to 65535"),
+    ("package_index_url", "ftp://mirror.example.com/simple/", "is not an http(s) URL"),
+    ("package_index_url", "pypi.example.com/simple", "is not an http(s) URL"),
+    ("description", "two\nlines", "description contains a control character"),
+    ("author_name", "tab\there", "author_name contains a control character"),
+    ("discount_calculator_path", "/abs/libs/discount_calculator", "is not a relative POSIX path"),
+]
+# Choices outside the list never reach our hook: cookiecutter itself refuses them, naming the variable.
+REFUSED_BY_COOKIECUTTER = [
+    ("dependency_manager", "conda", "dependency_manager"),
+    ("python_version", "3.9", "python_version"),
+    ("use_discount_calculator", "maybe", "use_discount_calculator"),
+]
+
+
+def run_cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output_dir), str(TEMPLATE_DIR), *answers],
+        capture_output=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,  # one stream, in the order the user would read it
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(("key", "value", "expected"), REFUSALS, ids=[f"{k}={v[:20]!r}" for k, v, _ in REFUSALS])
+def test_a_bad_answer_is_refused_first_in_one_line_and_nothing_is_left(
+    tmp_path: Path, key: str, value: str, expected: str
+) -> None:
+    result = run_cookiecutter(tmp_path, f"{key}={value}", "_lock_dependencies=no")
+
+    assert result.returncode != 0
+    first_line = result.stdout.strip().splitlines()[0]
+    assert first_line.startswith("ERROR: "), result.stdout
+    assert expected in first_line
+    assert "; use " in first_line or "; choose " in first_line  # says what would be valid
+    assert list(tmp_path.iterdir()) == [], "a refused answer left files behind"
+    assert "hooks/pre_gen_project.py" not in result.stdout.replace(str(TEMPLATE_DIR), "")
+
+
+@pytest.mark.parametrize(("key", "value", "named"), REFUSED_BY_COOKIECUTTER, ids=lambda v: str(v))
+def test_an_unknown_choice_is_refused_by_cookiecutter_and_nothing_is_left(
+    tmp_path: Path, key: str, value: str, named: str
+) -> None:
+    result = run_cookiecutter(tmp_path, f"{key}={value}")
+
+    assert result.returncode != 0
+    assert named in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_defaults_bake_without_any_answer(tmp_path: Path) -> None:
+    result = run_cookiecutter(tmp_path, "_lock_dependencies=no")
+
+    assert result.returncode == 0, result.stdout
+    assert (tmp_path / "order_manager" / "src" / "order_manager" / "api.py").is_file()
+    assert "make install" in result.stdout
+
+
+def test_a_missing_lock_tool_still_generates_and_says_how_to_lock(tmp_path: Path) -> None:
+    # PATH without poetry: the post-gen hook cannot lock, yet the service is written.
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [str(TOOLS_BIN / "python"), "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "order_manager" / "pyproject.toml").is_file()
+    assert not (tmp_path / "order_manager" / "poetry.lock").exists()
+    assert "poetry not found on PATH" in result.stdout
+    assert "make lock" in result.stdout

@@ -1,0 +1,98 @@
+"""The generated service works: installed with its own tool, its tests and linters pass, gunicorn serves it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from conftest import MAX_CONTENT_LENGTH, BakedService, http, serving
+
+pytestmark = pytest.mark.install
+
+# Each manager once, across all three Python versions.
+MANAGER_PYTHON = [("poetry", "3.12"), ("pip", "3.11"), ("uv", "3.13")]
+LOCK_FILES = {"poetry": ["poetry.lock"], "pip": ["requirements.txt", "requirements-dev.txt"], "uv": ["uv.lock"]}
+
+
+@pytest.fixture(scope="module", params=MANAGER_PYTHON, ids=[f"{m}-py{p}" for m, p in MANAGER_PYTHON])
+def installed(request: pytest.FixtureRequest, baked: Any) -> BakedService:
+    manager, python = request.param
+    service = baked(dependency_manager=manager, python_version=python, _lock_dependencies=True)
+    service.install()
+    return service
+
+
+@pytest.fixture(scope="module")
+def base_url(installed: BakedService) -> Iterator[str]:
+    with serving(installed) as url:
+        yield url
+
+
+def test_generation_wrote_the_lock(installed: BakedService) -> None:
+    for name in LOCK_FILES[installed.answers["dependency_manager"]]:
+        assert (installed.path / name).stat().st_size > 0
+
+
+def test_pip_locks_pin_every_package_with_hashes(baked: Any) -> None:
+    service = baked(dependency_manager="pip", python_version="3.11", _lock_dependencies=True)
+    for name in LOCK_FILES["pip"]:
+        entries = (service.path / name).read_text().replace("\\\n", " ").splitlines()
+        requirements = [entry for entry in entries if "==" in entry]
+        assert requirements, f"{name} pins nothing"
+        assert all("--hash=sha256:" in line for line in requirements), f"{name} has a pin without a hash"
+
+
+def test_install_uses_the_chosen_python(installed: BakedService) -> None:
+    version = installed.run(".venv/bin/python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])")
+    assert version.strip() == installed.answers["python_version"]
+
+
+def test_the_services_own_tests_pass(installed: BakedService) -> None:
+    output = installed.make("test")
+    assert " passed" in output and "failed" not in output
+
+
+def test_the_services_own_lint_and_type_checks_pass(installed: BakedService) -> None:
+    installed.make("lint")
+
+
+def test_gunicorn_creates_the_resource(base_url: str) -> None:
+    response = http("POST", base_url + "/api/order", b'{"item": "book"}', "application/json")
+
+    assert response.status == 201
+    assert response.json() == {"message": "Order created"}
+
+
+def test_gunicorn_answers_malformed_json_with_a_json_400(base_url: str) -> None:
+    response = http("POST", base_url + "/api/order", b'{"item": ', "application/json")
+
+    assert response.status == 400
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == 400
+
+
+def test_gunicorn_answers_health_and_readiness(base_url: str) -> None:
+    assert http("GET", base_url + "/healthz").json() == {"status": "ok"}
+    assert http("GET", base_url + "/readyz").status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "content_type", "status"),
+    [
+        ("GET", "/no/such/route", None, None, 404),
+        ("DELETE", "/api/order", None, None, 405),
+        ("POST", "/api/order", b"item=book", "application/x-www-form-urlencoded", 415),
+        ("POST", "/api/order", b'{"pad": "' + b"x" * 2 * MAX_CONTENT_LENGTH + b'"}', "application/json", 413),
+    ],
+    ids=["unknown-route", "wrong-method", "wrong-content-type", "oversized-body"],
+)
+def test_gunicorn_answers_every_error_with_json(
+    base_url: str, method: str, path: str, body: bytes | None, content_type: str | None, status: int
+) -> None:
+    response = http(method, base_url + path, body, content_type)
+
+    assert response.status == status
+    assert json.loads(response.body)["error"]["code"] == status

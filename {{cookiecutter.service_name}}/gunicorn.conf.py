@@ -1,0 +1,27 @@
+"""gunicorn settings, read from the same ``{{ cookiecutter.service_name | upper }}_*`` variables as the app.
+
+Run: ``gunicorn --config gunicorn.conf.py {{ cookiecutter.service_name }}.wsgi:app`` (``make serve``).
+"""
+
+import os
+
+from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.logging_config import logging_dict
+
+_settings = Settings.from_env()
+
+bind = f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"
+workers = _settings.workers
+threads = _settings.threads
+timeout = _settings.timeout
+# On SIGTERM, workers finish the requests in flight for up to this many seconds before they are killed.
+graceful_timeout = _settings.graceful_timeout
+keepalive = _settings.keepalive
+loglevel = _settings.log_level.lower()
+logconfig_dict = logging_dict(_settings.log_level)
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# Container file systems may be read-only; worker heartbeat files go to memory where the system has it.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - memory, not a shared temp dir
+# Load the app once in the master so a broken app fails at start, not in every worker.
+preload_app = True

@@ -1,0 +1,23 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from {{ cookiecutter.service_name }}.api import api
+from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.errors import register_error_handlers
+from {{ cookiecutter.service_name }}.health import health
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the Flask app; ``settings`` default to the environment (see config.py)."""
+    settings = Settings.from_env() if settings is None else settings
+    app = Flask(__name__)
+    app.config["SETTINGS"] = settings
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_blueprint(api, url_prefix="/api")
+    app.register_blueprint(health)
+    register_error_handlers(app)
+    return app

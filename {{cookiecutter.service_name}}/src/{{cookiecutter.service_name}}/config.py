@@ -1,0 +1,65 @@
+"""Settings from environment variables prefixed with ``{{ cookiecutter.service_name | upper }}_``.
+
+One place reads the environment; the app factory and gunicorn.conf.py both take a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+ENV_PREFIX = "{{ cookiecutter.service_name | upper }}_"
+
+
+class ConfigError(ValueError):
+    """An environment variable holds a value the service cannot use."""
+
+
+def _integer(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = env.get(ENV_PREFIX + name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not an integer") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{ENV_PREFIX}{name}={value} is out of range; use {minimum} to {maximum}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service can be configured with, and its defaults."""
+
+    host: str = "0.0.0.0"  # noqa: S104 - a container must listen on all interfaces
+    port: int = {{ cookiecutter.port }}
+    workers: int = 2
+    threads: int = 1
+    timeout: int = 30
+    graceful_timeout: int = 30
+    keepalive: int = 5
+    max_content_length: int = 1024 * 1024
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        log_level = env.get(ENV_PREFIX + "LOG_LEVEL", cls.log_level).upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigError(
+                f"{ENV_PREFIX}LOG_LEVEL={log_level!r} is not a log level; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )
+        return cls(
+            host=env.get(ENV_PREFIX + "HOST", cls.host),
+            port=_integer(env, "PORT", cls.port, 1, 65535),
+            workers=_integer(env, "WORKERS", cls.workers, 1, 64),
+            threads=_integer(env, "THREADS", cls.threads, 1, 64),
+            timeout=_integer(env, "TIMEOUT", cls.timeout, 1, 3600),
+            graceful_timeout=_integer(env, "GRACEFUL_TIMEOUT", cls.graceful_timeout, 1, 3600),
+            keepalive=_integer(env, "KEEPALIVE", cls.keepalive, 0, 3600),
+            max_content_length=_integer(env, "MAX_CONTENT_LENGTH", cls.max_content_length, 1, 2**31),
+            log_level=log_level,
+        )
