@@ -25,14 +25,19 @@ TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 # Request body limit of served services; small, so a refused body fits in socket buffers and the 413 is read.
 MAX_CONTENT_LENGTH = 4096
 TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry, uv, pip-compile, ruff of the test environment
+SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
+# Settings of the machine running the suite that a generated service's commands must not inherit.
+HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def tools_on_path() -> None:
     """The generated Makefiles call poetry, uv and pip-compile: take them from the test environment."""
     os.environ["PATH"] = f"{TOOLS_BIN}{os.pathsep}{os.environ['PATH']}"
-    # pip settings of the machine running the suite must not leak into generated lock files.
-    os.environ.pop("PIP_FIND_LINKS", None)
+    # pip settings of the machine running the suite must not leak into generated lock files (post-gen locks).
+    for key in HIDDEN_VARIABLES:
+        os.environ.pop(key, None)
+    os.environ["PIP_CONFIG_FILE"] = os.devnull
 
 
 def python_executable(version: str) -> str:
@@ -48,7 +53,9 @@ def python_executable(version: str) -> str:
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for a generated service's commands: no outer virtualenv, no pip config of this machine."""
-    environment = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    environment = {key: value for key, value in os.environ.items() if key not in HIDDEN_VARIABLES}
+    # pip configuration files of this machine (extra indexes, local wheel directories) are not the user's.
+    environment["PIP_CONFIG_FILE"] = os.devnull
     environment.update(extra or {})
     return environment
 
@@ -202,3 +209,101 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str | N
             return HttpResponse(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as error:
         return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+def bake_into(output_dir: Path, **answers: Any) -> BakedService:
+    """Generate a service into ``output_dir`` (e.g. a monorepo's services/), locking it in place."""
+    from cookiecutter.main import cookiecutter
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    project = cookiecutter(str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir))
+    return BakedService(path=Path(project), answers=answers_with_defaults(answers))
+
+
+@pytest.fixture(scope="session")
+def shared_package_dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The shared package built once, as a wheel and an sdist, with its standard build backend."""
+    out = tmp_path_factory.mktemp("dists")
+    subprocess.run(
+        [str(TOOLS_BIN / "uv"), "build", "--quiet", "--out-dir", str(out), str(SHARED_PACKAGE_DIR)],
+        check=True,
+        env=clean_environment(),
+    )
+    return {"wheel": next(out.glob("*.whl")), "sdist": next(out.glob("*.tar.gz"))}
+
+
+@pytest.fixture(scope="session")
+def private_index(tmp_path_factory: pytest.TempPathFactory, shared_package_dists: dict[str, Path]) -> Iterator[str]:
+    """A real pypiserver on 127.0.0.1 holding the shared package and everything a service installs, nothing else.
+
+    The third-party distributions are mirrored from PyPI first, as a company mirror would hold them; the server
+    runs with fallback to PyPI disabled, so a service that installs from it uses that index alone.
+    """
+    packages = tmp_path_factory.mktemp("index")
+    for dist in shared_package_dists.values():
+        shutil.copy(dist, packages)
+    # Wheels for every Python version the template supports, as a real mirror holds: pip-compile resolves for the
+    # interpreter it runs on, uv and Poetry for every version the service allows.
+    for version in ("3.11", "3.12", "3.13"):
+        subprocess.run(
+            [
+                str(TOOLS_BIN / "python"),
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--dest",
+                str(packages),
+                "--only-binary",
+                ":all:",
+                "--python-version",
+                version,
+                *MIRRORED_REQUIREMENTS,
+            ],
+            check=True,
+            env=clean_environment(),
+            timeout=600,
+        )
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            str(TOOLS_BIN / "pypi-server"),
+            "run",
+            "--interface",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--disable-fallback",
+            "--authenticate",
+            ".",
+            "--passwords",
+            ".",
+            str(packages),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        wait_until_answers(url, process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+# The Python version the private-index tests use, and what the index mirrors for it: a service's runtime and
+# development dependencies and the build backends of the three tools.
+INDEX_PYTHON = "3.12"
+MIRRORED_REQUIREMENTS = [
+    "flask>=3.1,<4",
+    "gunicorn>=23,<24",
+    "mypy>=1.13",
+    "pytest>=8.3",
+    "ruff>=0.8",
+    "setuptools>=77",
+    "uv_build>=0.8,<1",
+    "poetry-core>=2.1,<3",
+    # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
+    "colorama",
+]

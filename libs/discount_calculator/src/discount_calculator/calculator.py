@@ -1,0 +1,18 @@
+"""Discounts in whole percent."""
+
+from __future__ import annotations
+
+import random
+
+MIN_DISCOUNT = 0
+MAX_DISCOUNT = 20
+
+_default_generator = random.Random()  # noqa: S311 - a discount is not a secret
+
+
+def random_discount(generator: random.Random | None = None) -> int:
+    """A discount from MIN_DISCOUNT to MAX_DISCOUNT inclusive, every value equally likely.
+
+    Pass a seeded ``random.Random`` to get a repeatable sequence in tests.
+    """
+    return (generator or _default_generator).randint(MIN_DISCOUNT, MAX_DISCOUNT)

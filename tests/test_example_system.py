@@ -1,0 +1,138 @@
+"""The example system, generated from the template and used for real.
+
+A monorepo holds the shared package (libs/discount_calculator) and two services generated into services/:
+order_manager depends on the package by path, user_manager does not. For each dependency manager, both are
+installed with `make install`, pass their own tests, and are served by gunicorn on 127.0.0.1. Then the same
+order_manager is generated against a private index (a real pypiserver) that serves the package as a release.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import INDEX_PYTHON, SHARED_PACKAGE_DIR, BakedService, bake_into, http, serving
+
+pytestmark = [pytest.mark.install, pytest.mark.example]
+
+MANAGERS = ["poetry", "pip", "uv"]
+ORDERS = 300  # chance that 0 or 20 never shows up: 2 * (20/21)**300, below one in a million
+ORDER_MESSAGE = re.compile(r"Order created, discount is (\d+)\.")
+
+
+def place_order(base_url: str) -> int:
+    response = http("POST", base_url + "/api/order", b'{"item": "book"}', "application/json")
+    assert response.status == 201
+    body = response.json()
+    match = ORDER_MESSAGE.fullmatch(body["message"])
+    assert match, body
+    assert int(match.group(1)) == body["discount"]
+    return int(body["discount"])
+
+
+@pytest.fixture(scope="module", params=MANAGERS)
+def monorepo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BakedService]:
+    """libs/discount_calculator plus order_manager and user_manager generated into services/, installed."""
+    manager = request.param
+    root = tmp_path_factory.mktemp(f"monorepo-{manager}")
+    shutil.copytree(
+        SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    common = {"dependency_manager": manager, "python_version": "3.12", "_lock_dependencies": True}
+    services = {
+        "order": bake_into(
+            root / "services",
+            service_name="order_manager",
+            use_discount_calculator=True,
+            discount_calculator_path="../../libs/discount_calculator",
+            **common,
+        ),
+        "user": bake_into(root / "services", service_name="user_manager", **common),
+    }
+    for service in services.values():
+        service.install()
+    return services
+
+
+@pytest.fixture(scope="module")
+def order_url(monorepo: dict[str, BakedService]) -> Iterator[str]:
+    with serving(monorepo["order"]) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def user_url(monorepo: dict[str, BakedService]) -> Iterator[str]:
+    with serving(monorepo["user"]) as url:
+        yield url
+
+
+def test_the_shared_package_builds_a_typed_wheel_and_an_sdist(shared_package_dists: dict[str, Path]) -> None:
+    assert shared_package_dists["wheel"].name == "discount_calculator-0.1.0-py3-none-any.whl"
+    assert shared_package_dists["sdist"].name == "discount_calculator-0.1.0.tar.gz"
+    names = zipfile.ZipFile(shared_package_dists["wheel"]).namelist()
+    assert "discount_calculator/py.typed" in names
+    assert "discount_calculator/calculator.py" in names
+
+
+def test_both_services_pass_their_own_tests(monorepo: dict[str, BakedService]) -> None:
+    for service in monorepo.values():
+        assert " passed" in service.make("test")
+
+
+def test_order_manager_uses_the_shared_package_from_the_monorepo_editable(monorepo: dict[str, BakedService]) -> None:
+    order = monorepo["order"]
+    location = order.run(".venv/bin/python", "-c", "import discount_calculator; print(discount_calculator.__file__)")
+    assert Path(location.strip()).is_relative_to(order.path.parent.parent / "libs" / "discount_calculator")
+
+
+def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, BakedService]) -> None:
+    user = monorepo["user"]
+    for path in user.files():
+        if path.name != "serve.log":
+            assert "discount" not in path.read_text().lower(), path
+    probe = "import importlib.util; print(importlib.util.find_spec('discount_calculator') is None)"
+    assert user.run(".venv/bin/python", "-c", probe).strip() == "True"
+
+
+def test_orders_get_every_discount_from_0_to_20(order_url: str) -> None:
+    discounts = [place_order(order_url) for _ in range(ORDERS)]
+
+    assert all(0 <= discount <= 20 for discount in discounts)
+    assert min(discounts) == 0 and max(discounts) == 20
+
+
+def test_user_manager_creates_users(user_url: str) -> None:
+    response = http("POST", user_url + "/api/user", b'{"name": "Ada"}', "application/json")
+
+    assert response.status == 201
+    assert response.json() == {"message": "User created"}
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_a_service_installs_and_runs_from_the_private_index_alone(
+    manager: str, private_index: str, tmp_path: Path, baked: Any
+) -> None:
+    order = bake_into(
+        tmp_path,
+        service_name="order_manager",
+        dependency_manager=manager,
+        python_version=INDEX_PYTHON,
+        use_discount_calculator=True,
+        package_index_url=private_index,
+        _lock_dependencies=True,
+    )
+    locks = [p for p in order.path.iterdir() if p.name in ("poetry.lock", "uv.lock", "requirements.txt")]
+    assert locks, "generation did not lock against the private index"
+    for lock in locks:
+        assert "pypi.org" not in lock.read_text(), f"{lock.name} points at PyPI"
+
+    order.install()
+    assert " passed" in order.make("test")
+    with serving(order) as url:
+        assert 0 <= place_order(url) <= 20
