@@ -307,3 +307,34 @@ MIRRORED_REQUIREMENTS = [
     # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
     "colorama",
 ]
+
+
+@pytest.fixture(scope="session")
+def example_monorepo(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``example_monorepo(manager)``: the example system for one dependency manager, generated and locked once.
+
+    <root>/libs/discount_calculator (a copy of the shared package), <root>/services/order_manager (with the
+    package, by path) and <root>/services/user_manager (without it). Returns {"order": ..., "user": ...}.
+    """
+    cache: dict[str, dict[str, BakedService]] = {}
+
+    def get(manager: str) -> dict[str, BakedService]:
+        if manager not in cache:
+            root = tmp_path_factory.mktemp(f"monorepo-{manager}")
+            shutil.copytree(
+                SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator", ignore=shutil.ignore_patterns("__pycache__")
+            )
+            common = {"dependency_manager": manager, "python_version": "3.12", "_lock_dependencies": True}
+            cache[manager] = {
+                "order": bake_into(
+                    root / "services",
+                    service_name="order_manager",
+                    use_discount_calculator=True,
+                    discount_calculator_path="../../libs/discount_calculator",
+                    **common,
+                ),
+                "user": bake_into(root / "services", service_name="user_manager", **common),
+            }
+        return cache[manager]
+
+    return get

@@ -9,7 +9,6 @@ order_manager is generated against a private index (a real pypiserver) that serv
 from __future__ import annotations
 
 import re
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from conftest import INDEX_PYTHON, SHARED_PACKAGE_DIR, BakedService, bake_into, http, serving
+from conftest import INDEX_PYTHON, BakedService, bake_into, http, serving
 
 pytestmark = [pytest.mark.install, pytest.mark.example]
 
@@ -37,24 +36,9 @@ def place_order(base_url: str) -> int:
 
 
 @pytest.fixture(scope="module", params=MANAGERS)
-def monorepo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, BakedService]:
-    """libs/discount_calculator plus order_manager and user_manager generated into services/, installed."""
-    manager = request.param
-    root = tmp_path_factory.mktemp(f"monorepo-{manager}")
-    shutil.copytree(
-        SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    common = {"dependency_manager": manager, "python_version": "3.12", "_lock_dependencies": True}
-    services = {
-        "order": bake_into(
-            root / "services",
-            service_name="order_manager",
-            use_discount_calculator=True,
-            discount_calculator_path="../../libs/discount_calculator",
-            **common,
-        ),
-        "user": bake_into(root / "services", service_name="user_manager", **common),
-    }
+def monorepo(request: pytest.FixtureRequest, example_monorepo: Any) -> dict[str, BakedService]:
+    """The example system for one dependency manager, both services installed with `make install`."""
+    services: dict[str, BakedService] = example_monorepo(request.param)
     for service in services.values():
         service.install()
     return services
