@@ -8,6 +8,7 @@ from {{ cookiecutter.service_name }}.api import api
 from {{ cookiecutter.service_name }}.config import Settings
 from {{ cookiecutter.service_name }}.errors import register_error_handlers
 from {{ cookiecutter.service_name }}.health import health
+from {{ cookiecutter.service_name }}.openapi import openapi
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -19,5 +20,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(api, url_prefix="/api")
     app.register_blueprint(health)
+    app.register_blueprint(openapi)
     register_error_handlers(app)
     return app
