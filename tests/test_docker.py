@@ -141,6 +141,24 @@ def test_the_runtime_image_is_at_most_30_mb_over_its_base(image: BuiltImage) -> 
     assert size - base <= MAX_SIZE_OVER_BASE
 
 
+def test_make_docker_run_starts_the_image_on_the_services_port(image: BuiltImage) -> None:
+    port = free_port()
+    prefix = image.service.name.upper()
+    name = f"template-test-docker-run-{port}"
+    flags = f"--network host --name {name} --env {prefix}_HOST=127.0.0.1"
+    command = ["make", "docker-run", f"IMAGE={image.tag}", f"PORT={port}", f"DOCKER_RUN_FLAGS={flags}"]
+    process = subprocess.Popen(command, cwd=image.service.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while http_or_none(f"http://127.0.0.1:{port}/healthz") != 200:
+            assert process.poll() is None, "make docker-run exited early"
+            assert time.monotonic() < deadline, "the container did not answer on PORT"
+            time.sleep(0.5)
+    finally:
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
+        process.wait(timeout=60)
+
+
 def test_a_code_only_change_rebuilds_on_cached_dependency_layers(image: BuiltImage) -> None:
     api = image.service.path / "src" / image.service.name / "api.py"
     original = api.read_text()

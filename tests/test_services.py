@@ -96,3 +96,10 @@ def test_gunicorn_answers_every_error_with_json(
 
     assert response.status == status
     assert json.loads(response.body)["error"]["code"] == status
+
+
+def test_make_run_serves_the_app_with_the_flask_development_server(installed: BakedService) -> None:
+    with serving(installed, ["make", "run"]) as url:
+        response = http("POST", url + "/api/order", b"{}", "application/json")
+
+    assert response.status == 201
