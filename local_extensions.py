@@ -8,6 +8,8 @@ formats read back as the original text.
 
 from __future__ import annotations
 
+import re
+
 from jinja2 import Environment
 from jinja2.ext import Extension
 
@@ -35,9 +37,24 @@ def quoted(value: object) -> str:
     return "".join(parts)
 
 
+# Cookiecutter creates the project directory from service_name *before* the pre-gen hook checks it, and removes
+# it again when the hook refuses. A name that is a path ("a/b", "x/..", "x/../.."), empty, too long or has a NUL
+# would create directories elsewhere, remove the output directory or its parent, or crash: such a name becomes
+# a harmless placeholder directory, which cookiecutter removes after the hook has refused the name.
+_DIRECTORY_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
+REFUSED_NAME_DIRECTORY = "_refused_service_name"
+
+
+def project_directory(value: object) -> str:
+    """``service_name`` when it can be a directory name; else a placeholder (the pre-gen hook refuses it)."""
+    text = str(value)
+    return text if _DIRECTORY_NAME.fullmatch(text) else REFUSED_NAME_DIRECTORY
+
+
 class QuotedStringExtension(Extension):
-    """Registers the ``quoted`` filter."""
+    """Registers the ``quoted`` and ``project_directory`` filters."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["quoted"] = quoted
+        environment.filters["project_directory"] = project_directory

@@ -36,6 +36,10 @@ PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "Apache-2.0", "Proprietary")
 BOOLEAN_ANSWERS = ("use_discount_calculator", "include_kubernetes", "include_ci_workflow")
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+PORT = re.compile(r"[1-9][0-9]{3,4}")
+RELATIVE_PATH = re.compile(r"(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]+/?")
+# Characters that a Makefile, a shell or a TOML string would read as syntax; a real index URL needs none of them.
+URL_UNSAFE = frozenset("$#`'\"\\")
 # Kubernetes object names are DNS labels (RFC 1123): at most 63 characters.
 MAX_NAME_LENGTH = 63
 # Import names the generated service already uses; a service or resource of the same name would shadow them.
@@ -60,29 +64,34 @@ def stdlib_module_names() -> frozenset[str]:
     return frozenset(names) if names else frozenset({"json", "logging", "os", "re", "sys", "typing"})
 
 
-def check_identifier(key: str, value: object) -> None:
+def check_snake_case(key: str, value: object) -> None:
     example = EXAMPLE_NAME[key]
+    if isinstance(value, str) and len(value) > MAX_NAME_LENGTH:
+        raise InvalidAnswer(
+            f"{key} is {len(value)} characters long; use at most {MAX_NAME_LENGTH} "
+            f"(Kubernetes names derived from it are DNS labels)"
+        )
     if not isinstance(value, str) or not SNAKE_CASE.fullmatch(value):
         raise InvalidAnswer(
             f"{key} {value!r} is not an ASCII snake_case name; use lower-case letters, digits and single "
             f"underscores, starting with a letter, such as {example}"
         )
+
+
+def check_import_name(value: str) -> None:
+    """service_name is also the import package: it must not be, or shadow, a name Python already gives."""
+    example = EXAMPLE_NAME["service_name"]
     if keyword.iskeyword(value) or keyword.issoftkeyword(value):
-        raise InvalidAnswer(f"{key} {value!r} is a Python keyword; use a snake_case name such as {example}")
+        raise InvalidAnswer(f"service_name {value!r} is a Python keyword; use a snake_case name such as {example}")
     if value in stdlib_module_names():
         raise InvalidAnswer(
-            f"{key} {value!r} clashes with the Python standard library module of that name; "
+            f"service_name {value!r} clashes with the Python standard library module of that name; "
             f"use a more specific name such as {example}"
         )
     if value in RESERVED_NAMES:
         raise InvalidAnswer(
-            f"{key} {value!r} clashes with a module or dependency of the generated service; "
+            f"service_name {value!r} clashes with a module or dependency of the generated service; "
             f"use a more specific name such as {example}"
-        )
-    if len(value) > MAX_NAME_LENGTH:
-        raise InvalidAnswer(
-            f"{key} is {len(value)} characters long; use at most {MAX_NAME_LENGTH} "
-            f"(Kubernetes names derived from it are DNS labels)"
         )
 
 
@@ -104,8 +113,9 @@ def check_single_line(key: str, value: object) -> None:
 
 
 def check_port(value: object) -> None:
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit() or not 1024 <= int(text) <= 65535:
+    # The answer is rendered as typed (config.py, Dockerfile, manifests): only plain digits, no padding.
+    text = str(value)
+    if not PORT.fullmatch(text) or not 1024 <= int(text) <= 65535:
         raise InvalidAnswer(
             f"port {value!r} is not a valid port; use a number from 1024 to 65535 "
             "(the container runs as a non-root user, which cannot bind lower ports)"
@@ -116,8 +126,16 @@ def check_index_url(value: object) -> None:
     text = str(value)
     if text == "":
         return
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in text) or '"' in text:
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "http://[" (unclosed IPv6 bracket), a netloc that NFKC-normalizes to "/", "?", "#", "@"...
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or any(c.isspace() or c in URL_UNSAFE for c in text)
+    ):
         raise InvalidAnswer(
             f"package_index_url {value!r} is not an http(s) URL; use a simple-API index such as "
             "https://pypi.example.com/simple/, or leave it blank for PyPI"
@@ -125,16 +143,19 @@ def check_index_url(value: object) -> None:
 
 
 def check_discount_calculator_path(value: str) -> None:
-    if value and (value.startswith("/") or "\\" in value or '"' in value or "'" in value):
+    # Written into the Makefile and pyproject.toml: plain path characters only, so make and shells take it as is.
+    if value and not RELATIVE_PATH.fullmatch(value):
         raise InvalidAnswer(
-            f"discount_calculator_path {value!r} is not a relative POSIX path; use a path from the service "
-            "directory such as ../../libs/discount_calculator, or leave it blank to install from the package index"
+            f"discount_calculator_path {value!r} is not a relative POSIX path of letters, digits, '.', '_' and "
+            "'-'; use a path from the service directory such as ../../libs/discount_calculator, or leave it blank "
+            "to install from the package index"
         )
 
 
 def check_answers(answers: dict[str, object]) -> None:
-    check_identifier("service_name", answers["service_name"])
-    check_identifier("resource_name", answers["resource_name"])
+    check_snake_case("service_name", answers["service_name"])
+    check_import_name(str(answers["service_name"]))
+    check_snake_case("resource_name", answers["resource_name"])
     for key in FREE_TEXT_ANSWERS:
         check_single_line(key, answers[key])
     check_choice("license", answers["license"], LICENSES)

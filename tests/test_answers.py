@@ -23,15 +23,20 @@ REFUSALS = [
     ("service_name", "discount_calculator", "clashes with a module or dependency"),
     ("service_name", "a" * 64, "service_name is 64 characters long; use at most 63"),
     ("resource_name", "2orders", "resource_name '2orders' is not an ASCII snake_case name"),
-    ("resource_name", "import", "resource_name 'import' is a Python keyword"),
+    ("resource_name", "order-items", "resource_name 'order-items' is not an ASCII snake_case name"),
     ("port", "80", "port '80' is not a valid port; use a number from 1024 to 65535"),
     ("port", "70000", "use a number from 1024 to 65535"),
     ("port", "http", "use a number from 1024 to 65535"),
+    ("port", "08000", "port '08000' is not a valid port"),
+    ("port", " 8000", "is not a valid port"),
     ("package_index_url", "ftp://mirror.example.com/simple/", "is not an http(s) URL"),
     ("package_index_url", "pypi.example.com/simple", "is not an http(s) URL"),
+    ("package_index_url", "http://[", "is not an http(s) URL"),
+    ("package_index_url", "https://pypi.example.com/$(whoami)/simple/", "is not an http(s) URL"),
     ("description", "two\nlines", "description contains a control character"),
     ("author_name", "tab\there", "author_name contains a control character"),
     ("discount_calculator_path", "/abs/libs/discount_calculator", "is not a relative POSIX path"),
+    ("discount_calculator_path", "../my libs/dc#1", "is not a relative POSIX path"),
 ]
 # Choices outside the list never reach our hook: cookiecutter itself refuses them, naming the variable.
 REFUSED_BY_COOKIECUTTER = [
@@ -77,6 +82,22 @@ def test_an_unknown_choice_is_refused_by_cookiecutter_and_nothing_is_left(
     assert result.returncode != 0
     assert named in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["x/../..", "x/..", "a/b", "", "."])
+def test_a_service_name_that_is_a_path_touches_nothing_outside_the_output_directory(tmp_path: Path, name: str) -> None:
+    # cookiecutter makes and, on refusal, removes the project directory before our hook can look at the name.
+    output, neighbour = tmp_path / "out", tmp_path / "neighbour.txt"
+    output.mkdir()
+    neighbour.write_text("keep me")
+
+    result = run_cookiecutter(output, f"service_name={name}", "_lock_dependencies=no")
+
+    assert result.returncode != 0
+    assert result.stdout.startswith("ERROR: service_name "), result.stdout
+    assert neighbour.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["neighbour.txt", "out"]
+    assert list(output.iterdir()) == []
 
 
 def test_the_defaults_bake_without_any_answer(tmp_path: Path) -> None:
