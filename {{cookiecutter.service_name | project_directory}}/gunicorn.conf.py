@@ -5,10 +5,23 @@ Run: ``gunicorn --config gunicorn.conf.py {{ cookiecutter.service_name }}.wsgi:a
 
 import os
 
+from gunicorn.glogging import Logger
+
 from {{ cookiecutter.service_name }}.config import Settings
 from {{ cookiecutter.service_name }}.logging_config import logging_dict
 
 _settings = Settings.from_env()
+
+
+class _Logger(Logger):
+    """gunicorn builds and writes every access-log line once logconfig_dict is set, even with accesslog off."""
+
+    def access(self, resp: object, req: object, environ: dict[str, object], request_time: object) -> None:
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = _Logger
 
 bind = f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
@@ -19,7 +32,7 @@ graceful_timeout = _settings.graceful_timeout
 keepalive = _settings.keepalive
 loglevel = _settings.log_level.lower()
 logconfig_dict = logging_dict(_settings.log_level)
-accesslog = "-"
+accesslog = "-" if _settings.access_log else None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 # Container file systems may be read-only; worker heartbeat files go to memory where the system has it.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - memory, not a shared temp dir

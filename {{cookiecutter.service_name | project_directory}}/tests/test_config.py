@@ -24,3 +24,13 @@ def test_prefixed_variables_override_the_defaults() -> None:
 def test_a_bad_value_is_refused_with_the_variable_name(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=PREFIX + name):
         Settings.from_env({PREFIX + name: value})
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", False), ("true", True), ("YES", True), ("0", False)])
+def test_the_access_log_is_off_unless_switched_on(value: str, expected: bool) -> None:
+    assert Settings.from_env({PREFIX + "ACCESS_LOG": value}).access_log is expected
+
+
+def test_a_bad_access_log_value_is_refused() -> None:
+    with pytest.raises(ConfigError, match=PREFIX + "ACCESS_LOG"):
+        Settings.from_env({PREFIX + "ACCESS_LOG": "sometimes"})
