@@ -738,7 +738,8 @@ def markdown(report: Mapping[str, Any], options: Options) -> str:
         lines += [
             "",
             f"Where the difference goes: the bare app under the service's `gunicorn.conf.py` reaches {config_cost:.2f} "
-            "of the limit (the cost of the configuration itself: its logging, one JSON line per request); the "
+            "of the limit (the cost of the configuration itself: its logging setup; the access log is off unless "
+            "switched on); the "
             f"generated service reaches {ratios[BARE_CONF]:.2f} of the bare app under the same configuration (the "
             "cost of the service's own code).",
         ]
