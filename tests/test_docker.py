@@ -88,8 +88,13 @@ def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
         "run", "--detach", "--network", "host", "--read-only", "--health-interval", "1s",
         "--env", f"{prefix}_HOST=127.0.0.1", "--env", f"{prefix}_PORT={port}", image.tag,
     )  # fmt: skip
+    base_url = f"http://127.0.0.1:{port}"
     try:
-        yield container_id, f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while http_or_none(base_url + "/healthz") != 200:
+            assert time.monotonic() < deadline, "the container did not answer:\n" + docker("logs", container_id)
+            time.sleep(0.2)
+        yield container_id, base_url
     finally:
         subprocess.run(["docker", "rm", "--force", container_id], capture_output=True, check=False)
 
@@ -123,6 +128,17 @@ def test_the_container_runs_as_a_non_root_user(image: BuiltImage, container: tup
     container_id, _ = container
     assert image.inspect("{{.Config.User}}") == RUNTIME_USER
     assert docker("exec", container_id, "python", "-c", "import os; print(os.getuid(), os.getgid())") == "10001 10001"
+
+
+def test_the_container_serves_with_a_read_only_root_file_system(container: tuple[str, str]) -> None:
+    container_id, base_url = container
+    assert docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", container_id) == "true"
+    probe = "import pathlib; pathlib.Path('/app/probe').write_text('x')"
+    refused = subprocess.run(
+        ["docker", "exec", container_id, "python", "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert refused.returncode != 0 and "Read-only file system" in refused.stderr
+    assert http("GET", base_url + "/readyz").status == 200
 
 
 def test_the_runtime_image_holds_no_poetry_no_uv_and_no_pip_cache(image: BuiltImage) -> None:
