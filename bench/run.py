@@ -47,8 +47,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,6 +64,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = BENCH_DIR.parent
 TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry, uv, pip-compile of the template's .venv
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
+# The environment and process helpers the test suite uses too.
+sys.path.insert(0, str(TEMPLATE_DIR / "tests"))
+from support import clean_environment as user_environment  # noqa: E402
+from support import find_python, free_port, process_group, wait_until_answers  # noqa: E402
+
 WRK_SCRIPT = BENCH_DIR / "post_order.lua"
 
 MANAGERS = ("poetry", "pip", "uv")
@@ -75,8 +78,6 @@ SERVICE = "order_manager"
 ENV_PREFIX = SERVICE.upper() + "_"
 CODE_FILE = Path("src") / SERVICE / "api.py"
 
-# Settings of this machine that a generated service's commands must not inherit (as in tests/conftest.py).
-HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")
 # Every cache the three tools use; all point into one directory per measurement.
 CACHE_VARIABLES = {
     "POETRY_CACHE_DIR": "poetry",
@@ -172,10 +173,9 @@ def progress(manager: str, run: str, label: str, figure: str) -> None:
 
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a user's shell: the template's tools on PATH, no settings of this machine."""
-    environment = {key: value for key, value in os.environ.items() if key not in HIDDEN_VARIABLES}
+    """The environment of a user's shell (support.clean_environment), with the template's tools on PATH."""
+    environment = user_environment()
     environment["PATH"] = f"{TOOLS_BIN}{os.pathsep}{environment.get('PATH', '')}"
-    environment["PIP_CONFIG_FILE"] = os.devnull
     environment.update(extra or {})
     return environment
 
@@ -185,14 +185,10 @@ def cache_environment(cache_dir: Path) -> dict[str, str]:
 
 
 def python_executable(version: str) -> str:
-    """An interpreter of ``version``: ``pythonX.Y`` on PATH if it runs, else a pyenv installation."""
-    candidates = [shutil.which(f"python{version}")]
-    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return candidate
-    raise BenchError(f"no working python{version} found (on PATH or under ~/.pyenv)")
+    found = find_python(version)
+    if found is None:
+        raise BenchError(f"no working python{version} found (on PATH or under ~/.pyenv)")
+    return found
 
 
 def run(command: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
@@ -444,53 +440,19 @@ class Server:
     url: str
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serving(
     name: str, command: Sequence[str], cwd: Path, port: int, env: Mapping[str, str], log_path: Path
 ) -> Iterator[Server]:
     """Start ``command`` in its own process group; yield once it answers HTTP; stop that group by PID."""
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            list(command),
-            cwd=cwd,
-            env=clean_environment(env),
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    with log_path.open("wb") as log_file, process_group(command, cwd, clean_environment(env), log_file) as process:
         base_url = f"http://127.0.0.1:{port}"
         try:
-            wait_until_answers(base_url, process)
-            yield Server(name=name, url=f"{base_url}/api/order")
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-def wait_until_answers(base_url: str, process: subprocess.Popen[bytes]) -> None:
-    """Wait until the server answers HTTP at all (the bare app has no /healthz: a 404 is an answer)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise BenchError(f"the server for {base_url} exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(base_url + "/healthz", timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    raise BenchError(f"{base_url} did not answer within 30 s")
+            # The bare app has no /healthz: any HTTP answer, a 404 included, means it is up.
+            wait_until_answers(base_url + "/healthz", process)
+        except RuntimeError as error:
+            raise BenchError(str(error)) from None
+        yield Server(name=name, url=f"{base_url}/api/order")
 
 
 def check_order(server: Server) -> None:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -21,13 +17,20 @@ from typing import Any
 
 import pytest
 
+from support import (
+    HIDDEN_VARIABLES,
+    clean_environment,
+    find_python,
+    free_port,
+    process_group,
+    wait_until_answers,
+)
+
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 # Request body limit of served services; small, so a refused body fits in socket buffers and the 413 is read.
 MAX_CONTENT_LENGTH = 4096
 TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry, uv, pip-compile, ruff of the test environment
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
-# Settings of the machine running the suite that a generated service's commands must not inherit.
-HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -41,23 +44,11 @@ def tools_on_path() -> None:
 
 
 def python_executable(version: str) -> str:
-    """An interpreter of ``version``: ``pythonX.Y`` on PATH if it runs, else a pyenv installation."""
-    candidates = [shutil.which(f"python{version}")]
-    candidates += sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}.*/bin/python{version}")))
-    for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version)"], capture_output=True, check=False)
-        if probe.returncode == 0:
-            return candidate
-    pytest.fail(f"no working python{version} here; the suite needs Python 3.11, 3.12 and 3.13")
-
-
-def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment for a generated service's commands: no outer virtualenv, no pip config of this machine."""
-    environment = {key: value for key, value in os.environ.items() if key not in HIDDEN_VARIABLES}
-    # pip configuration files of this machine (extra indexes, local wheel directories) are not the user's.
-    environment["PIP_CONFIG_FILE"] = os.devnull
-    environment.update(extra or {})
-    return environment
+    """An interpreter of ``version`` (see support.find_python); the suite needs 3.11, 3.12 and 3.13."""
+    found = find_python(version)
+    if found is None:
+        pytest.fail(f"no working python{version} here; the suite needs Python 3.11, 3.12 and 3.13")
+    return found
 
 
 @dataclass
@@ -134,25 +125,6 @@ def baked(cookies_session: Any) -> Any:
     return get
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited with {process.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    pytest.fail(f"{url} did not answer within {timeout} s")
-
-
 @contextmanager
 def serving(service: BakedService, command: list[str] | None = None) -> Iterator[str]:
     """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port; yield the base URL; stop what was started."""
@@ -166,27 +138,13 @@ def serving(service: BakedService, command: list[str] | None = None) -> Iterator
             f"{prefix}_MAX_CONTENT_LENGTH": str(MAX_CONTENT_LENGTH),
         }
     )
-    log = (service.path / "serve.log").open("wb")
-    process = subprocess.Popen(
-        command or ["make", "serve"],
-        cwd=service.path,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group, so make and gunicorn stop together
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
+    with (
+        (service.path / "serve.log").open("wb") as log,
+        process_group(command or ["make", "serve"], service.path, env, log) as process,
+    ):
+        base_url = f"http://127.0.0.1:{port}"
         wait_until_answers(base_url + "/healthz", process)
         yield base_url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        log.close()
 
 
 @dataclass
@@ -265,31 +223,12 @@ def private_index(tmp_path_factory: pytest.TempPathFactory, shared_package_dists
             timeout=600,
         )
     port = free_port()
-    process = subprocess.Popen(
-        [
-            str(TOOLS_BIN / "pypi-server"),
-            "run",
-            "--interface",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--disable-fallback",
-            "--authenticate",
-            ".",
-            "--passwords",
-            ".",
-            str(packages),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/simple/"
-    try:
+    command = [str(TOOLS_BIN / "pypi-server"), "run", "--interface", "127.0.0.1", "--port", str(port),
+               "--disable-fallback", "--authenticate", ".", "--passwords", ".", str(packages)]  # fmt: skip
+    with process_group(command, packages, os.environ, subprocess.DEVNULL) as process:
+        url = f"http://127.0.0.1:{port}/simple/"
         wait_until_answers(url, process)
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 # The Python version the private-index tests use, and what the index mirrors for it: a service's runtime and

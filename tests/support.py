@@ -1,0 +1,83 @@
+"""Environment and process helpers shared by the test suite (tests/conftest.py) and the benchmark (bench/run.py).
+
+Plain Python, no pytest: the benchmark imports it too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+# Settings of the machine running the suite that a generated service's commands must not inherit.
+HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")
+
+
+def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a user's shell: no outer virtualenv, no pip configuration of this machine."""
+    environment = {key: value for key, value in os.environ.items() if key not in HIDDEN_VARIABLES}
+    # pip configuration files of this machine (extra indexes, local wheel directories) are not the user's.
+    environment["PIP_CONFIG_FILE"] = os.devnull
+    environment.update(extra or {})
+    return environment
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of ``version``: ``pythonX.Y`` on PATH if it runs, else a pyenv installation, else None."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
+        if probe.returncode == 0:
+            return candidate
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Wait until ``url`` gets any HTTP answer; raise RuntimeError if the server exits or stays silent."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode} before answering {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # an error status is still an answer
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def process_group(
+    command: Sequence[str], cwd: Path, env: Mapping[str, str], output: IO[bytes] | int
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` in a process group of its own (make and gunicorn stop together); stop that group by PID."""
+    process = subprocess.Popen(
+        list(command), cwd=cwd, env=dict(env), stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        yield process
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
