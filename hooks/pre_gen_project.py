@@ -152,6 +152,21 @@ def check_discount_calculator_path(value: str) -> None:
         )
 
 
+def check_shared_package_source(answers: dict[str, object]) -> None:
+    # The shared package is internal: it is not on PyPI, and resolving its name there would install whatever
+    # anyone publishes under that name (dependency confusion).
+    if (
+        answers["use_discount_calculator"]
+        and not answers["discount_calculator_path"]
+        and not answers["package_index_url"]
+    ):
+        raise InvalidAnswer(
+            "discount_calculator_path is blank and package_index_url is PyPI, which does not host the internal "
+            "discount-calculator package; use the package's path in the monorepo, such as "
+            "../../libs/discount_calculator, or set package_index_url to the private index that hosts it"
+        )
+
+
 def check_answers(answers: dict[str, object]) -> None:
     check_snake_case("service_name", answers["service_name"])
     check_import_name(str(answers["service_name"]))
@@ -166,6 +181,7 @@ def check_answers(answers: dict[str, object]) -> None:
         check_boolean(key, answers[key])
     check_discount_calculator_path(str(answers["discount_calculator_path"]))
     check_index_url(answers["package_index_url"])
+    check_shared_package_source(answers)
 
 
 def main() -> int:

@@ -65,7 +65,13 @@ FREE_TEXT_ANSWERS = (
     "discount_calculator_path",
 )
 # Options an answer needs to be rendered at all (otherwise fuzzing it would test nothing but the hook).
-OPTIONS_FOR = {"discount_calculator_path": {"use_discount_calculator": True}}
+# A blank path needs a private index for the package (the hook refuses PyPI for it), so one is given.
+OPTIONS_FOR = {
+    "discount_calculator_path": {
+        "use_discount_calculator": True,
+        "package_index_url": "https://pypi.example.com/simple/",
+    }
+}
 # The combined case: every free-text answer at once, every optional file on.
 ALL_OPTIONS_ON = {"use_discount_calculator": True, "include_kubernetes": True, "include_ci_workflow": True}
 TEMPLATE_CODE = (TEMPLATE_DIR / "hooks", TEMPLATE_DIR / "local_extensions.py")
@@ -172,7 +178,8 @@ REALISTIC: dict[str, st.SearchStrategy[str]] = {
     "author_name": st.one_of(st.sampled_from(["Your Team", 'O\'Brien "Bob" Ñúñez']), printable_text),
     "author_email": st.emails(),
     "port": st.integers(1024, 65535).map(str),
-    "package_index_url": st.sampled_from(["", "https://pypi.example.com/simple/", "http://127.0.0.1:3141/root/pypi/"]),
+    # Never blank here: the combined case turns the shared package on, which needs a path or a private index.
+    "package_index_url": st.sampled_from(["https://pypi.example.com/simple/", "http://127.0.0.1:3141/root/pypi/"]),
     "discount_calculator_path": st.lists(st.sampled_from(["..", "libs", "discount_calculator"]), max_size=4).map(
         "/".join
     ),

@@ -37,6 +37,7 @@ REFUSALS = [
     ("author_name", "tab\there", "author_name contains a control character"),
     ("discount_calculator_path", "/abs/libs/discount_calculator", "is not a relative POSIX path"),
     ("discount_calculator_path", "../my libs/dc#1", "is not a relative POSIX path"),
+    ("use_discount_calculator", "yes", "discount_calculator_path is blank and package_index_url is PyPI"),
 ]
 # Choices outside the list never reach our hook: cookiecutter itself refuses them, naming the variable.
 REFUSED_BY_COOKIECUTTER = [

@@ -37,7 +37,10 @@ def checkov(service: BakedService, *arguments: str) -> str:
 )
 def dockerfile_service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
     manager, path = request.param
-    return baked(dependency_manager=manager, use_discount_calculator=True, discount_calculator_path=path)
+    index = "" if path else "https://pypi.example.com/simple/"
+    return baked(
+        dependency_manager=manager, use_discount_calculator=True, discount_calculator_path=path, package_index_url=index
+    )
 
 
 @pytest.fixture(scope="module")
