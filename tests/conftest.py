@@ -243,6 +243,7 @@ MIRRORED_REQUIREMENTS = [
     "setuptools>=77",
     "uv_build>=0.8,<1",
     "poetry-core>=2.1,<3",
+    "pip-tools>=7.4",
     # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
     "colorama",
 ]

@@ -103,3 +103,14 @@ def test_make_run_serves_the_app_with_the_flask_development_server(installed: Ba
         response = http("POST", url + "/api/order", b"{}", "application/json")
 
     assert response.status == 201
+
+
+def test_pip_relocks_from_its_own_environment_to_the_same_pins(baked: Any) -> None:
+    service = baked(dependency_manager="pip", python_version="3.11", _lock_dependencies=True)
+    service.install()
+    before = {name: (service.path / name).read_text() for name in LOCK_FILES["pip"]}
+
+    service.make("lock")
+
+    assert (service.path / ".venv" / "bin" / "pip-compile").exists()
+    assert {name: (service.path / name).read_text() for name in LOCK_FILES["pip"]} == before
