@@ -66,12 +66,11 @@ TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry, uv, pip-compile
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
 # The environment and process helpers the test suite uses too.
 sys.path.insert(0, str(TEMPLATE_DIR / "tests"))
+from support import LOCK_FILES, MANAGERS, find_python, free_port, process_group, wait_until_answers  # noqa: E402
 from support import clean_environment as user_environment  # noqa: E402
-from support import find_python, free_port, process_group, wait_until_answers  # noqa: E402
 
 WRK_SCRIPT = BENCH_DIR / "post_order.lua"
 
-MANAGERS = ("poetry", "pip", "uv")
 PYTHON_VERSION = "3.12"
 BASE_IMAGE = f"python:{PYTHON_VERSION}-slim"
 SERVICE = "order_manager"
@@ -85,7 +84,6 @@ CACHE_VARIABLES = {
     "PIP_CACHE_DIR": "pip",
     "PIP_TOOLS_CACHE_DIR": "pip-tools",
 }
-LOCK_FILES = {"poetry": ["poetry.lock"], "pip": ["requirements.txt", "requirements-dev.txt"], "uv": ["uv.lock"]}
 COMMAND_TIMEOUT = 900
 
 # Timings per manager, by key: the label of their row and progress line.

@@ -18,6 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+MANAGERS = ("poetry", "pip", "uv")
+# The lock files each dependency manager writes, as `make lock` leaves them.
+LOCK_FILES = {"poetry": ["poetry.lock"], "pip": ["requirements.txt", "requirements-dev.txt"], "uv": ["uv.lock"]}
+
 # Settings of the machine running the suite that a generated service's commands must not inherit.
 HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")
 
@@ -48,11 +52,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until_answers(url: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """Wait until ``url`` gets any HTTP answer; raise RuntimeError if the server exits or stays silent."""
+def wait_until_answers(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+    """Wait until ``url`` gets any HTTP answer; raise RuntimeError if the server (when given) exits or stays silent."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode} before answering {url}")
         try:
             with urllib.request.urlopen(url, timeout=1):

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from conftest import TOOLS_BIN, BakedService
+from support import MANAGERS
 
-MANAGERS = ("poetry", "pip", "uv")
 CHECKOV = "checkov==3.3.30"
 MONOREPO_PATH = "../../libs/discount_calculator"
 

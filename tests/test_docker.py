@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 
 from conftest import TEMPLATE_DIR, BakedService, clean_environment, free_port, http
+from support import MANAGERS, wait_until_answers
 
 pytestmark = pytest.mark.docker
 
-MANAGERS = ["poetry", "pip", "uv"]
 MAX_SIZE_OVER_BASE = 30 * 1000 * 1000  # bytes, as `docker image ls` counts them
 RUNTIME_USER = "10001:10001"
 
@@ -90,10 +90,10 @@ def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while http_or_none(base_url + "/healthz") != 200:
-            assert time.monotonic() < deadline, "the container did not answer:\n" + docker("logs", container_id)
-            time.sleep(0.2)
+        try:
+            wait_until_answers(base_url + "/healthz", timeout=60)
+        except RuntimeError as error:
+            pytest.fail(f"{error}:\n{docker('logs', container_id)}")
         yield container_id, base_url
     finally:
         subprocess.run(["docker", "rm", "--force", container_id], capture_output=True, check=False)
@@ -165,11 +165,8 @@ def test_make_docker_run_starts_the_image_on_the_services_port(image: BuiltImage
     command = ["make", "docker-run", f"IMAGE={image.tag}", f"PORT={port}", f"DOCKER_RUN_FLAGS={flags}"]
     process = subprocess.Popen(command, cwd=image.service.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while http_or_none(f"http://127.0.0.1:{port}/healthz") != 200:
-            assert process.poll() is None, "make docker-run exited early"
-            assert time.monotonic() < deadline, "the container did not answer on PORT"
-            time.sleep(0.5)
+        wait_until_answers(f"http://127.0.0.1:{port}/healthz", process, timeout=60)
+        assert http("GET", f"http://127.0.0.1:{port}/healthz").status == 200
     finally:
         subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
         process.wait(timeout=60)
@@ -210,21 +207,11 @@ def test_the_example_system_runs_under_docker_compose(docker_engine: None, examp
     run("make", "-C", "services/order_manager", "wheels")
     try:
         run(*compose, "up", "--build", "--detach")
-        for which in ("order", "user"):
-            deadline = time.monotonic() + 60
-            while http_or_none(f"http://127.0.0.1:{ports[which]}/healthz") is None:
-                assert time.monotonic() < deadline, f"{which}_manager did not answer under docker-compose"
-                time.sleep(0.5)
+        for port in ports.values():
+            wait_until_answers(f"http://127.0.0.1:{port}/healthz", timeout=60)
         order = http("POST", f"http://127.0.0.1:{ports['order']}/api/order", b"{}", "application/json").json()
         user = http("POST", f"http://127.0.0.1:{ports['user']}/api/user", b"{}", "application/json").json()
         assert order["message"] == f"Order created, discount is {order['discount']}."
         assert user == {"message": "User created"}
     finally:
         run(*compose, "down", "--rmi", "local", "--timeout", "5")
-
-
-def http_or_none(url: str) -> int | None:
-    try:
-        return http("GET", url).status
-    except OSError:
-        return None

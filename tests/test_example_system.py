@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from conftest import INDEX_PYTHON, BakedService, bake_into, http, serving
+from support import MANAGERS
 
 pytestmark = [pytest.mark.install, pytest.mark.example]
 
-MANAGERS = ["poetry", "pip", "uv"]
 ORDERS = 300  # chance that 0 or 20 never shows up: 2 * (20/21)**300, below one in a million
 ORDER_MESSAGE = re.compile(r"Order created, discount is (\d+)\.")
 

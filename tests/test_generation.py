@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from conftest import TOOLS_BIN, BakedService
+from support import MANAGERS
 
-MANAGERS = ("poetry", "pip", "uv")
 PYTHONS = ("3.11", "3.12", "3.13")
 
 # Every manager with every Python version, the options toggled so each appears on and off for each manager.

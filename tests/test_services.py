@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from conftest import MAX_CONTENT_LENGTH, BakedService, http, serving
+from support import LOCK_FILES
 
 pytestmark = pytest.mark.install
 
 # Each manager once, across all three Python versions.
 MANAGER_PYTHON = [("poetry", "3.12"), ("pip", "3.11"), ("uv", "3.13")]
-LOCK_FILES = {"poetry": ["poetry.lock"], "pip": ["requirements.txt", "requirements-dev.txt"], "uv": ["uv.lock"]}
 
 
 @pytest.fixture(scope="module", params=MANAGER_PYTHON, ids=[f"{m}-py{p}" for m, p in MANAGER_PYTHON])
