@@ -73,7 +73,8 @@ def docker_engine() -> None:
 def image(request: pytest.FixtureRequest, docker_engine: None, example_monorepo: Any) -> Iterator[BuiltImage]:
     manager, which = request.param
     service: BakedService = example_monorepo(manager)[which]
-    tag = f"template-test/{service.name.replace('_', '-')}-{manager}:latest"
+    # The process id keeps two suite runs on one engine (two checkouts) from replacing each other's images.
+    tag = f"template-test/{service.name.replace('_', '-')}-{manager}-{os.getpid()}:latest"
     built = BuiltImage(service, tag, build(service, tag))
     yield built
     subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True, check=False)
