@@ -15,7 +15,7 @@ api = Blueprint("api", __name__)
 
 @api.post("/{{ cookiecutter.resource_name }}")
 def create_{{ cookiecutter.resource_name }}() -> tuple[dict[str, Any], int]:
-    """Create a {{ cookiecutter.resource_name | replace('_', ' ') }} from a JSON object body."""
+    """Create a new {{ cookiecutter.resource_name | replace('_', ' ') }} from a JSON object body."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json.")
     payload = request.get_json(silent=True)  # None when the body is not valid JSON

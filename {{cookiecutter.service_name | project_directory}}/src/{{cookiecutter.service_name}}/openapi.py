@@ -21,7 +21,7 @@ DOCUMENT: dict[str, Any] = {
     "paths": {
         "/api/{{ cookiecutter.resource_name }}": {
             "post": {
-                "summary": "Create a {{ cookiecutter.resource_name | replace('_', ' ') }}",
+                "summary": "Create a new {{ cookiecutter.resource_name | replace('_', ' ') }}",
                 "operationId": "create_{{ cookiecutter.resource_name }}",
                 "requestBody": {
                     "required": True,

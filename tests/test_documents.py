@@ -1,0 +1,182 @@
+"""Documents read as hand-written: the rendered READMEs lint clean and have the intended structure, every rendered
+text file is tidy, and the template README's generate commands work exactly as written."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from markdown_it import MarkdownIt
+
+from conftest import TEMPLATE_DIR, TOOLS_BIN, BakedService
+from support import MANAGERS, clean_environment
+
+MONOREPO_PATH = "../../libs/discount_calculator"
+PRIVATE_INDEX = "https://pypi.example.com/simple/"
+SHARED_PACKAGE_SOURCES = {
+    "none": {},
+    "path": {"use_discount_calculator": True, "discount_calculator_path": MONOREPO_PATH},
+    "index": {"use_discount_calculator": True, "package_index_url": PRIVATE_INDEX},
+}
+# Each manager with each way of taking the shared package, the optional files on in some and off in others, and
+# the longest names the hook accepts, where a careless template overflows its lines.
+DOCUMENT_CASES = {
+    f"manager={manager},shared={source}": {
+        "dependency_manager": manager,
+        **answers,
+        "include_kubernetes": source != "none",
+        "include_ci_workflow": source != "index",
+    }
+    for manager in MANAGERS
+    for source, answers in SHARED_PACKAGE_SOURCES.items()
+} | {
+    "longest-names": {
+        "service_name": "inventory_" + "x" * 53,
+        "resource_name": "reservation_" + "y" * 51,
+        **SHARED_PACKAGE_SOURCES["path"],
+        "include_kubernetes": True,
+        "include_ci_workflow": True,
+    }
+}
+# Text running into a heading marker, as a swallowed blank line leaves it: "...use.## Configuration".
+GLUED_HEADING = re.compile(r"[\w.,:;!?)`]#{1,6} [A-Z]")
+GENERATE_SOURCE = "gh:<org>/flask-microservice-template"
+
+
+@pytest.fixture(params=DOCUMENT_CASES.values(), ids=DOCUMENT_CASES.keys())
+def service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
+    return baked(**request.param)
+
+
+def intended_headings(answers: dict[str, Any]) -> list[str]:
+    """The level-2 headings of the service README, in order, for these answers."""
+    shared = ["The shared discount-calculator package"] if answers["use_discount_calculator"] else []
+    return ["Requirements", "Commands", "Adding a dependency", *shared, "Configuration", "Layout", "Container"]
+
+
+def headings(markdown: str, level: int) -> list[str]:
+    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    return [
+        tokens[index + 1].content
+        for index, token in enumerate(tokens)
+        if token.type == "heading_open" and token.tag == f"h{level}"
+    ]
+
+
+def markdown_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """pymarkdown with the template repository's configuration ([tool.pymarkdown] in pyproject.toml)."""
+    return subprocess.run(
+        [str(TOOLS_BIN / "pymarkdown"), "scan", *map(str, paths)],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_service_readme_passes_the_markdown_linter(service: BakedService) -> None:
+    result = markdown_lint(service.path / "README.md")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_template_readme_passes_the_markdown_linter() -> None:
+    result = markdown_lint(TEMPLATE_DIR / "README.md")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_service_readme_has_the_intended_sections(service: BakedService) -> None:
+    readme = (service.path / "README.md").read_text()
+
+    assert headings(readme, 1) == [service.name]
+    assert headings(readme, 2) == intended_headings(service.answers)
+
+
+def test_the_service_readme_names_the_resource_without_a_wrong_article(service: BakedService) -> None:
+    readme = (service.path / "README.md").read_text()
+    label = service.answers["resource_name"].replace("_", " ")
+
+    assert f"creates a new {label}." in readme
+    assert not re.search(r"\ba [aeiou]", readme), "an article that does not fit the word after it"
+
+
+def test_the_description_is_not_followed_by_a_sentence_that_repeats_it(service: BakedService) -> None:
+    paragraphs = (service.path / "README.md").read_text().split("\n\n")
+    assert paragraphs[1] == service.answers["description"]
+    assert not paragraphs[2].startswith("A Flask microservice")
+
+
+def test_every_rendered_text_file_is_tidy(service: BakedService) -> None:
+    for path in service.files():
+        relative = path.relative_to(service.path)
+        text = path.read_text()
+        if not text:
+            continue  # a marker file such as py.typed
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{relative}: not exactly one final newline"
+        assert "\n\n\n\n" not in text, f"{relative}: a run of 3 or more blank lines"
+        for number, line in enumerate(text.splitlines(), start=1):
+            assert line == line.rstrip(), f"{relative}:{number}: trailing whitespace"
+            assert not GLUED_HEADING.search(line), f"{relative}:{number}: text runs into a heading: {line}"
+
+
+# The template README's own commands, as a user copies them.
+
+
+def readme_tokens() -> list[Any]:
+    return MarkdownIt("commonmark").parse((TEMPLATE_DIR / "README.md").read_text())
+
+
+def generate_commands() -> dict[str, list[str]]:
+    """The generate commands of "The two commands": the first sh block, the pipx line, the venv block."""
+    tokens = readme_tokens()
+    start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == "The two commands")
+    end = next(i for i, t in enumerate(tokens) if i > start and t.type == "heading_open")
+    section = tokens[start:end]
+    blocks = [t.content.strip().splitlines() for t in section if t.type == "fence" and t.info == "sh"]
+    inline = [child for token in section if token.type == "inline" for child in token.children or ()]
+    inline_code = [child.content for child in inline if child.type == "code_inline"]
+    return {"uvx": blocks[0], "pipx": [next(c for c in inline_code if c.startswith("pipx run "))], "venv": blocks[1]}
+
+
+def non_interactive(line: str, output: Path) -> str:
+    """The README's line with this checkout as the source, no prompts, output into ``output`` and no lock."""
+    words = shlex.split(line)
+    if GENERATE_SOURCE not in words:
+        return line
+    words[words.index(GENERATE_SOURCE)] = str(TEMPLATE_DIR)
+    return shlex.join([*words, "--no-input", "--output-dir", str(output), "_lock_dependencies=no"])
+
+
+def test_the_readme_generate_commands_use_the_pinned_cookiecutter() -> None:
+    pins = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())["dependency-groups"]["test"]
+    version = next(pin.split("==")[1] for pin in pins if pin.startswith("cookiecutter=="))
+    commands = generate_commands()
+
+    assert commands["uvx"] == [f"uvx cookiecutter@{version} {GENERATE_SOURCE}"]
+    assert f"--spec cookiecutter=={version} " in commands["pipx"][0]
+    assert f"install cookiecutter=={version}" in commands["venv"][0]
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("way", ["uvx", "pipx", "venv"])
+def test_the_readme_generate_command_works_as_written(tmp_path: Path, way: str) -> None:
+    output = tmp_path / "out"
+    # pipx keeps its environments in PIPX_HOME: a fresh one, as on a machine that never ran it.
+    env = clean_environment({"PIPX_HOME": str(tmp_path / "pipx"), "PIPX_BIN_DIR": str(tmp_path / "bin")})
+    for line in generate_commands()[way]:
+        result = subprocess.run(
+            ["bash", "-c", non_interactive(line, output)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
+        assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+
+    assert (output / "order_manager" / "src" / "order_manager" / "app.py").is_file()
