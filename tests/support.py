@@ -53,18 +53,26 @@ def free_port() -> int:
 
 
 def wait_until_answers(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
-    """Wait until ``url`` gets any HTTP answer; raise RuntimeError if the server (when given) exits or stays silent."""
+    """Wait until ``url`` gets any HTTP answer; raise RuntimeError if the server (when given) exits or stays silent.
+
+    A server may accept connections before it can answer (a reloader, a loading app, a busy machine), so a try
+    that times out is retried like a refused one, each try waiting twice as long as the last, within the budget.
+    """
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    per_try = 1.0
+    while (remaining := deadline - time.monotonic()) > 0:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"the server exited with {process.returncode} before answering {url}")
         try:
-            with urllib.request.urlopen(url, timeout=1):
+            with urllib.request.urlopen(url, timeout=min(per_try, remaining)):
                 return
         except urllib.error.HTTPError:
             return  # an error status is still an answer
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
+        except OSError as error:  # refused, reset, timed out; urllib wraps some of these in a URLError
+            if isinstance(error, TimeoutError) or isinstance(getattr(error, "reason", None), TimeoutError):
+                per_try *= 2
+            else:
+                time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 

@@ -93,11 +93,17 @@ def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
     try:
         try:
             wait_until_answers(base_url + "/healthz", timeout=60)
-        except RuntimeError as error:
-            pytest.fail(f"{error}:\n{docker('logs', container_id)}")
+        except Exception as error:  # whatever the way it failed to answer, its logs say why
+            pytest.fail(f"{error!r}:\n{container_logs(container_id)}")
         yield container_id, base_url
     finally:
         subprocess.run(["docker", "rm", "--force", container_id], capture_output=True, check=False)
+
+
+def container_logs(container_id: str) -> str:
+    """What the container wrote to stdout and stderr (gunicorn's and the app's logs), for a failure message."""
+    result = subprocess.run(["docker", "logs", container_id], capture_output=True, text=True, check=False)
+    return (result.stdout + result.stderr)[-5000:]
 
 
 def wait_for_health(container_id: str, timeout: float = 60) -> str:
@@ -113,7 +119,7 @@ def wait_for_health(container_id: str, timeout: float = 60) -> str:
 
 def test_the_container_reports_healthy_and_serves_the_api(image: BuiltImage, container: tuple[str, str]) -> None:
     container_id, base_url = container
-    assert wait_for_health(container_id) == "healthy", docker("logs", container_id)
+    assert wait_for_health(container_id) == "healthy", container_logs(container_id)
 
     assert http("GET", base_url + "/healthz").json() == {"status": "ok"}
     resource = image.service.answers["resource_name"]
@@ -209,7 +215,11 @@ def test_the_example_system_runs_under_docker_compose(docker_engine: None, examp
     try:
         run(*compose, "up", "--build", "--detach")
         for port in ports.values():
-            wait_until_answers(f"http://127.0.0.1:{port}/healthz", timeout=60)
+            try:
+                wait_until_answers(f"http://127.0.0.1:{port}/healthz", timeout=60)
+            except Exception as error:
+                logs = subprocess.run([*compose, "logs"], env=env, capture_output=True, text=True, check=False)
+                pytest.fail(f"{error!r}:\n{(logs.stdout + logs.stderr)[-5000:]}")
         order = http("POST", f"http://127.0.0.1:{ports['order']}/api/order", b"{}", "application/json").json()
         user = http("POST", f"http://127.0.0.1:{ports['user']}/api/user", b"{}", "application/json").json()
         assert order["message"] == f"Order created, discount is {order['discount']}."
