@@ -1,14 +1,20 @@
-"""Remove the files of the options not chosen, lock the dependencies if the tool is here, print next steps.
+"""Remove the files of the options not chosen, record the template, lock if the tool is here, print next steps.
 
 Standard library only. Nothing here may fail the generation: cookiecutter deletes the whole project when a
 post-gen hook exits non-zero, so a lock that cannot be made (tool missing, index unreachable) is reported with
 the command to run later, and the service is still written.
+
+Three callers run this hook: plain ``cookiecutter`` (this hook writes ``.cruft.json``), ``cruft create`` (the
+context has ``_commit``; cruft writes ``.cruft.json`` itself) and the two renders of ``make update``, which
+export ``TEMPLATE_UPDATE=1``: those renders are compared file by file, so they neither lock (no network, and a
+lock is never merged as text) nor write ``.cruft.json`` (cruft keeps the service's own).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +30,13 @@ ANSWERS = json.loads(
         "lock_dependencies": cookiecutter._lock_dependencies,
     } | tojson }}"""
 )
+# Every answer, and what cookiecutter adds: _template (as the user typed it), _repo_dir, _output_dir, _checkout
+# under plain cookiecutter; _template and _commit under cruft.
+CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
+# Exported by the service's `make update`; cruft runs this hook in that environment.
+UPDATE_RENDER = os.environ.get("TEMPLATE_UPDATE") == "1"
+# A template given as a URL, an scp-like git address or an abbreviation (gh:, gl:, bb:), not a local path.
+REMOTE_TEMPLATE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|[\w.-]+@[\w.-]+:|[a-z]{2,3}:[^/\\]")
 
 # Which files belong to which answer. Anything listed for an answer that was not given is removed.
 FILES_BY_DEPENDENCY_MANAGER = {
@@ -59,6 +72,74 @@ def remove_options_not_chosen(answers: dict[str, object]) -> None:
         if not answers[option]:
             for name in files:
                 remove(Path(name))
+
+
+def git(*args: str, cwd: Path) -> str | None:
+    """Output of a git command, or None when git is missing or the command fails (e.g. not a repository)."""
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def local_template_directory(context: dict[str, object]) -> Path | None:
+    """The template's directory on this machine. A relative ``_repo_dir`` is relative to where the user ran
+    cookiecutter, which this hook (run in the new service) only knows from the shell's PWD or the output
+    directory; each candidate must hold the template's cookiecutter.json."""
+    repo_dir = Path(str(context.get("_repo_dir", "")))
+    if repo_dir.is_absolute():
+        return repo_dir if repo_dir.is_dir() else None
+    for base in (os.environ.get("PWD", ""), str(context.get("_output_dir", ""))):
+        if base and (Path(base) / repo_dir / "cookiecutter.json").is_file():
+            return (Path(base) / repo_dir).resolve()
+    return None
+
+
+def template_record(context: dict[str, object], service_dir: Path) -> dict[str, object]:
+    """.cruft.json as ``cruft create`` writes it: where the template is, its commit, the answers.
+
+    The source is kept as the user gave it, in a form ``make update`` can clone from the service directory: a
+    URL stays a URL (an abbreviation such as gh:org/repo becomes the URL cookiecutter cloned), an absolute path
+    stays absolute, and a relative path becomes relative to the service, so it resolves where updates run.
+    """
+    typed = str(context.get("_template", ""))
+    template_dir = local_template_directory(context)
+    commit = toplevel = None
+    if template_dir is not None:
+        commit = git("rev-parse", "HEAD", cwd=template_dir)
+        toplevel = git("rev-parse", "--show-toplevel", cwd=template_dir)
+    root = Path(toplevel) if toplevel else template_dir
+    if REMOTE_TEMPLATE.match(typed) or template_dir is None or root is None:
+        source = (git("remote", "get-url", "origin", cwd=template_dir) if template_dir else None) or typed
+    elif Path(typed).is_absolute():
+        source = str(root)
+    else:
+        source = os.path.relpath(root, service_dir)
+    directory = None
+    if template_dir is not None and root is not None and template_dir.resolve() != root.resolve():
+        directory = template_dir.resolve().relative_to(root.resolve()).as_posix()
+    answers = {key: value for key, value in context.items() if not key.startswith("_")}
+    answers.update({"_template": source, "_commit": commit})
+    return {
+        "template": source,
+        "commit": commit,
+        "checkout": context.get("_checkout"),
+        "context": {"cookiecutter": answers},
+        "directory": directory,
+    }
+
+
+def write_template_record(context: dict[str, object]) -> None:
+    """Plain cookiecutter leaves no record of the template; cruft create writes its own after this hook."""
+    if "_commit" in context:
+        return
+    record = template_record(context, Path.cwd())
+    text = json.dumps(record, ensure_ascii=False, indent=2, separators=(",", ": ")) + "\n"
+    Path(".cruft.json").write_text(text, encoding="utf-8")
+    if record["commit"] is None:
+        print("Note: the template is not a git repository here, so .cruft.json records no commit; `make update`")
+        print("needs one (generate from a git clone of the template, or with `cruft create`).")
 
 
 def lock_dependencies(manager: str) -> str | None:
@@ -103,6 +184,9 @@ def main() -> None:
     manager = str(ANSWERS["dependency_manager"])
     remove_other_dependency_managers_files(manager)
     remove_options_not_chosen(ANSWERS)
+    if UPDATE_RENDER:
+        return
+    write_template_record(CONTEXT)
     lock_problem = lock_dependencies(manager) if ANSWERS["lock_dependencies"] else "locking was switched off"
     print_next_steps(ANSWERS, lock_problem)
 
