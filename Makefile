@@ -30,11 +30,12 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # `make bench`: lock, install and image-build times per dependency manager, image size, and the generated service's
-# throughput against a bare Flask app (bench/run.py; writes bench/results.md, .png, .json). Needs Docker and wrk.
-# Options go through BENCH_ARGS, e.g. `make bench BENCH_ARGS="--quick"` or `BENCH_ARGS="--runs 5"`.
+# throughput against a bare Flask app and `flask run` (python -m bench; writes bench/results.json, .md, .png and the
+# README's benchmark section). Needs Docker and wrk. Options go through BENCH_ARGS, e.g.
+# `make bench BENCH_ARGS="--quick"`, `BENCH_ARGS="--runs 5"`, or `BENCH_ARGS="--render"` (no measuring).
 BENCH_ARGS ?=
 
 .PHONY: bench
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m pip install --quiet --group bench
-	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""The reference for bench/run.py: the least a Flask app can do for the generated service's route.
+"""The reference for the benchmark: the least a Flask app can do for the generated service's route.
 
 ``POST /api/order`` parses the JSON body and answers 201 with a body of the generated service's shape and
 size. No blueprint, no settings, no error handlers, no shared package.

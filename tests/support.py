@@ -1,4 +1,4 @@
-"""Environment and process helpers shared by the test suite (tests/conftest.py) and the benchmark (bench/run.py).
+"""Environment and process helpers shared by the test suite (tests/conftest.py) and the benchmark (bench/).
 
 Plain Python, no pytest: the benchmark imports it too.
 """

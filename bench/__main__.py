@@ -1,0 +1,7 @@
+"""``python -m bench``: see the package's docstring and ``python -m bench --help``."""
+
+import sys
+
+from bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,255 @@
+"""The example monorepo per manager, and the timings taken on it with the service's own ``make`` verbs.
+
+What is measured is data: ``MEASUREMENTS`` names each figure (its row in the report), ``STEPS`` lists the
+functions that take them. A new figure (say ``make update`` per tool) is one ``Measurement`` and one step that
+returns ``{key: value}``; the report, the chart and results.json follow.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.system import TEMPLATE_DIR, TOOLS_BIN, progress, run, timed
+from tests.support import LOCK_FILES
+
+PYTHON_VERSION = "3.12"
+BASE_IMAGE = f"python:{PYTHON_VERSION}-slim"
+SERVICE = "order_manager"
+SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
+CODE_FILE = Path("src") / SERVICE / "api.py"
+
+# Every cache the three tools use; all point into one directory per measurement.
+CACHE_VARIABLES = {
+    "POETRY_CACHE_DIR": "poetry",
+    "UV_CACHE_DIR": "uv",
+    "PIP_CACHE_DIR": "pip",
+    "PIP_TOOLS_CACHE_DIR": "pip-tools",
+}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One figure taken per manager and run: its key in results.json and its row in the report."""
+
+    key: str
+    label: str
+    chart_label: str
+    unit: str  # "s" or "MB"
+    group: str  # the chart panel: "local" (lock, install) or "image"
+    digits: int = 2
+
+
+MEASUREMENTS = (
+    Measurement("lock_cold", "lock from scratch (`make lock`), empty cache", "lock\nempty cache", "s", "local"),
+    Measurement("lock_warm", "lock from scratch, warm cache", "lock\nwarm cache", "s", "local"),
+    Measurement("install_cold", "install (`make install`), empty cache", "install\nempty cache", "s", "local"),
+    Measurement("install_warm", "install, warm cache", "install\nwarm cache", "s", "local"),
+    Measurement("build", "image build from scratch (`--no-cache`)", "build\nfrom scratch", "s", "image", 1),
+    Measurement("rebuild", "image rebuild after a code-only change", "rebuild after\ncode change", "s", "image", 1),
+    Measurement("image_size_mb", f"runtime image over `{BASE_IMAGE}`", "image size", "MB", "image", 1),
+)
+LABELS = {m.key: m.label for m in MEASUREMENTS}
+
+
+@dataclass
+class Service:
+    """A generated order_manager in its own monorepo."""
+
+    manager: str
+    root: Path
+
+    @property
+    def path(self) -> Path:
+        return self.root / "services" / SERVICE
+
+    @property
+    def venv_bin(self) -> Path:
+        return self.path / ".venv" / "bin"
+
+    def image(self, tag: str) -> str:
+        return f"bench-{SERVICE.replace('_', '-')}-{self.manager}:{tag}"
+
+
+def generate(manager: str, root: Path) -> Service:
+    """The example monorepo for ``manager``: the shared package by path and order_manager, not locked yet."""
+    shutil.copytree(
+        SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    (root / "services").mkdir(parents=True)
+    answers = {
+        "service_name": SERVICE,
+        "dependency_manager": manager,
+        "python_version": PYTHON_VERSION,
+        "use_discount_calculator": "yes",
+        "discount_calculator_path": "../../libs/discount_calculator",
+        "_lock_dependencies": "no",  # `make lock` is measured
+    }
+    command = [str(TOOLS_BIN / "cookiecutter"), "--no-input", str(TEMPLATE_DIR), "--output-dir", "services"]
+    run(command + [f"{key}={value}" for key, value in answers.items()], root)
+    return Service(manager=manager, root=root)
+
+
+def make(service: Service, *targets: str, env: Mapping[str, str] | None = None, **variables: str) -> tuple[float, str]:
+    command = ["make", *targets, *(f"{key}={value}" for key, value in variables.items())]
+    return timed(command, service.path, env)
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+
+class Images:
+    """The images this benchmark built: removed by tag and by the layer IDs the builds printed."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.tags: set[str] = set()
+        self.ids: list[str] = []
+
+    def record(self, image: str, build_output: str) -> None:
+        self.tags.add(image)
+        self.ids.extend(created_image_ids(build_output))
+
+    def remove_all(self) -> None:
+        for name in [*sorted(self.tags), *reversed(self.ids)]:
+            # Without --force: an image another build depends on, or one already pruned, stays as it is.
+            subprocess.run(["docker", "rmi", name], capture_output=True, check=False)
+        self.tags.clear()
+        self.ids.clear()
+
+
+@dataclass
+class BuildStep:
+    instruction: str
+    cached: bool = False
+    image_id: str | None = None
+
+
+def build_steps(output: str) -> list[BuildStep]:
+    """The steps of a classic-builder ``docker build`` output: instruction, cache hit, resulting image ID."""
+    steps: list[BuildStep] = []
+    for line in output.splitlines():
+        if match := re.match(r"Step \d+/\d+ : (\S+)", line):
+            steps.append(BuildStep(instruction=match.group(1).upper()))
+        elif steps and line.strip() == "---> Using cache":
+            steps[-1].cached = True
+        elif steps and (match := re.fullmatch(r" ---> ([0-9a-f]{12})", line)):
+            steps[-1].image_id = match.group(1)
+    return steps
+
+
+def created_image_ids(output: str) -> list[str]:
+    """IDs a build created: never a base image (a FROM step) nor a layer it took from the cache."""
+    return [
+        step.image_id
+        for step in build_steps(output)
+        if step.image_id and not step.cached and step.instruction != "FROM"
+    ]
+
+
+def image_size(image: str) -> int:
+    output = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Size}}", image], capture_output=True, text=True, check=True
+    ).stdout
+    return int(output.strip())
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+
+@dataclass
+class Run:
+    """What a step needs besides the service: the interpreter, the run's number, the images, the notes."""
+
+    python: str
+    index: int
+    images: Images | None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"run {self.index + 1}"
+
+    def fresh_cache(self, service: Service, name: str) -> Path:
+        cache = service.root / "caches" / f"{name}-{self.index}"
+        shutil.rmtree(cache, ignore_errors=True)
+        cache.mkdir(parents=True)
+        return cache
+
+
+def cache_environment(cache_dir: Path) -> dict[str, str]:
+    return {variable: str(cache_dir / name) for variable, name in CACHE_VARIABLES.items()}
+
+
+def measure_lock(service: Service, this: Run) -> dict[str, float]:
+    """Resolve from scratch twice: with an empty cache, then with the cache the first lock left."""
+    cache = this.fresh_cache(service, "lock")
+    figures = {}
+    for key in ("lock_cold", "lock_warm"):
+        # Without its lock file a tool resolves everything; with one, uv only checks it and Poetry keeps its pins.
+        for name in LOCK_FILES[service.manager]:
+            (service.path / name).unlink(missing_ok=True)
+        figures[key], _ = make(service, "lock", env=cache_environment(cache), PYTHON=this.python)
+    shutil.rmtree(cache)
+    return figures
+
+
+def measure_install(service: Service, this: Run) -> dict[str, float]:
+    """Install into a new .venv with an empty cache, then again with the cache the first install filled."""
+    cache = this.fresh_cache(service, "install")
+    figures = {}
+    for key in ("install_cold", "install_warm"):
+        shutil.rmtree(service.path / ".venv", ignore_errors=True)
+        figures[key], _ = make(service, "install", env=cache_environment(cache), PYTHON=this.python)
+    shutil.rmtree(cache)
+    return figures
+
+
+def measure_image(service: Service, this: Run) -> dict[str, float]:
+    """Build from scratch, measure the image, change the code only, rebuild with the cache."""
+    assert this.images is not None  # a step with needs_docker runs only with images
+    image = service.image(this.images.tag)
+    flags = "--network host --no-cache"
+    build, output = make(service, "docker-build", PYTHON=this.python, IMAGE=image, DOCKER_BUILD_FLAGS=flags)
+    this.images.record(image, output)
+    size = (image_size(image) - image_size(BASE_IMAGE)) / 1e6
+
+    with (service.path / CODE_FILE).open("a") as code:
+        code.write(f"# bench: a code-only change ({this.label})\n")
+    flags = "--network host"
+    rebuild, output = make(service, "docker-build", PYTHON=this.python, IMAGE=image, DOCKER_BUILD_FLAGS=flags)
+    this.images.record(image, output)
+    rerun = sum(1 for step in build_steps(output) if step.instruction == "RUN" and not step.cached)
+    if rerun:
+        this.notes.append(f"{service.manager}, {this.label}: the code-only change re-ran {rerun} RUN step(s)")
+    return {"build": build, "image_size_mb": size, "rebuild": rebuild}
+
+
+@dataclass(frozen=True)
+class Step:
+    measure: Callable[[Service, Run], dict[str, float]]
+    needs_docker: bool = False
+
+
+STEPS = (Step(measure_lock), Step(measure_install), Step(measure_image, needs_docker=True))
+
+
+def measure_run(service: Service, this: Run, samples: dict[str, dict[str, list[float]]]) -> None:
+    """One run of every step for one manager; each figure is kept in ``samples`` and printed."""
+    for step in STEPS:
+        if step.needs_docker and this.images is None:
+            continue
+        for key, value in step.measure(service, this).items():
+            samples.setdefault(service.manager, {}).setdefault(key, []).append(value)
+            figure = f"{value:.1f} MB" if key == "image_size_mb" else f"{value:.2f} s"
+            progress(service.manager, this.label, LABELS[key], figure)
+
+
+def measurements_table() -> list[dict[str, Any]]:
+    """The measurements as results.json describes them, so the report needs nothing but that file."""
+    return [asdict(m) for m in MEASUREMENTS]

@@ -1,0 +1,217 @@
+"""The servers whose throughput is measured, described by data: ``SERVERS``.
+
+Each ``ServerSpec`` says what a server is (its key, its kind, its labels), how it is started (``command`` and
+``env``, functions of the ``Place`` it runs in) and, for a server the generated service is held against, the
+least ratio generated/this the benchmark accepts (``target``). Servers of kind ``generated`` run once per
+manager and are pooled as the numerator of every ratio; every other server runs once, from the last manager's
+service directory and .venv. A new row (say the generated service with metrics on) is one more entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.measure import SERVICE, Service
+from bench.system import BENCH_DIR, BenchError, clean_environment, run
+from tests.support import free_port, process_group, wait_until_answers
+
+GENERATED = "generated"
+REFERENCE = "reference"
+ENV_PREFIX = SERVICE.upper() + "_"
+# The least ratio generated/bare under the same gunicorn.conf.py: the service's code may cost at most 10 %.
+TARGET_RATIO = 0.9
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a server runs: the generated service (its directory and .venv), its port, its gunicorn settings."""
+
+    service: Service
+    port: int
+    server_settings: Mapping[str, Any]
+
+    @property
+    def bare_app(self) -> list[str]:
+        return ["--pythonpath", str(BENCH_DIR), "bare_app:app"]
+
+    def tool(self, name: str) -> str:
+        return str(self.service.venv_bin / name)
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    key: str
+    kind: str  # GENERATED (one per manager, pooled) or REFERENCE (one)
+    label: str  # its row in the report (short: the table stays within 120 columns)
+    description: str  # what it is, under the table
+    chart_label: str
+    command: Callable[[Place], list[str]]
+    env: Callable[[Place], dict[str, str]] = lambda place: {}  # settings in the environment, none by default
+    target: float | None = None  # least generated/this ratio accepted
+
+
+def service_address(place: Place) -> dict[str, str]:
+    """The generated service's own settings for host and port (read by gunicorn.conf.py)."""
+    return {f"{ENV_PREFIX}HOST": "127.0.0.1", f"{ENV_PREFIX}PORT": str(place.port)}
+
+
+SERVERS = (
+    ServerSpec(
+        key=GENERATED,
+        kind=GENERATED,
+        label="generated, `make serve`",
+        description="generated, `make serve`: the generated service under gunicorn with its own `gunicorn.conf.py`, "
+        "once per dependency manager.",
+        chart_label="generated",
+        command=lambda place: ["make", "serve"],
+        env=service_address,
+    ),
+    ServerSpec(
+        key="bare-conf",
+        kind=REFERENCE,
+        label="bare app, same `gunicorn.conf.py`",
+        description="bare app: `bench/bare_app.py`, the same route and nothing else, under the service's "
+        "`gunicorn.conf.py`; the ratio to it is the cost of the service's own code.",
+        chart_label="bare,\nsame conf",
+        command=lambda place: [place.tool("gunicorn"), "--config", "gunicorn.conf.py", *place.bare_app],
+        env=service_address,
+        target=TARGET_RATIO,
+    ),
+    ServerSpec(
+        key="bare-limit",
+        kind=REFERENCE,
+        label="bare app, plain gunicorn: the limit",
+        description="plain gunicorn: the bare app, the same server settings on the command line, no configuration "
+        "file, gunicorn's default logging.",
+        chart_label="bare,\nplain gunicorn",
+        # --config /dev/null: no gunicorn.conf.py at all (gunicorn would read one from the working directory).
+        command=lambda place: [
+            place.tool("gunicorn"),
+            "--config",
+            os.devnull,
+            f"--bind=127.0.0.1:{place.port}",
+            *plain_gunicorn_arguments(place.server_settings),
+            *place.bare_app,
+        ],
+    ),
+    ServerSpec(
+        key="flask-run",
+        kind=REFERENCE,
+        label="generated, `flask run`",
+        description="`flask run`: the generated service under Flask's development server (threaded, no debug), "
+        "as the seed article's Dockerfiles serve it; the ratio to it is what the generated gunicorn setup is worth.",
+        chart_label="generated,\nflask run",
+        command=lambda place: [
+            place.tool("flask"),
+            "--app",
+            f"{SERVICE}.wsgi:app",
+            "run",
+            "--host=127.0.0.1",
+            f"--port={place.port}",
+        ],
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server: the spec it came from, the manager whose service it serves, its URL."""
+
+    spec: ServerSpec
+    manager: str
+    url: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.spec.key}:{self.manager}" if self.spec.kind == GENERATED else self.spec.key
+
+    def describe(self) -> dict[str, Any]:
+        """The server as results.json records it, so the report needs nothing but that file."""
+        label = f"{self.spec.label}, {self.manager}" if self.spec.kind == GENERATED else self.spec.label
+        chart = f"{self.spec.chart_label}\n{self.manager}" if self.spec.kind == GENERATED else self.spec.chart_label
+        return {
+            "key": self.key,
+            "kind": self.spec.kind,
+            "manager": self.manager,
+            "label": label,
+            "description": self.spec.description,
+            "chart_label": chart,
+            "target": self.spec.target,
+        }
+
+
+def gunicorn_server_settings(service: Service) -> dict[str, Any]:
+    """The server settings the service's gunicorn.conf.py gives, read by executing it in the service's .venv."""
+    keys = ("workers", "threads", "timeout", "graceful_timeout", "keepalive", "preload_app", "worker_tmp_dir")
+    code = (
+        "import json, runpy; c = runpy.run_path('gunicorn.conf.py'); "
+        f"print(json.dumps({{k: c.get(k) for k in {keys!r}}}))"
+    )
+    output = run([str(service.venv_bin / "python"), "-c", code], service.path)
+    return dict(json.loads(output.strip().splitlines()[-1]))
+
+
+def plain_gunicorn_arguments(settings: Mapping[str, Any]) -> list[str]:
+    """A gunicorn command line with those server settings and nothing else (gunicorn's own logging)."""
+    arguments = [
+        f"--workers={settings['workers']}",
+        f"--threads={settings['threads']}",
+        f"--timeout={settings['timeout']}",
+        f"--graceful-timeout={settings['graceful_timeout']}",
+        f"--keep-alive={settings['keepalive']}",
+    ]
+    if settings["preload_app"]:
+        arguments.append("--preload")
+    if settings["worker_tmp_dir"]:
+        arguments.append(f"--worker-tmp-dir={settings['worker_tmp_dir']}")
+    return arguments
+
+
+def describe_settings(settings: Mapping[str, Any]) -> str:
+    threads = settings["threads"]
+    return f"{settings['workers']} workers x {threads} thread(s)" + (" (sync worker)" if threads == 1 else "")
+
+
+@contextmanager
+def serving(spec: ServerSpec, place: Place, log_path: Path) -> Iterator[Server]:
+    """Start a server in its own process group; yield once it answers HTTP; stop that group by PID."""
+    command = spec.command(place)
+    env = clean_environment(spec.env(place))
+    with log_path.open("wb") as log_file, process_group(command, place.service.path, env, log_file) as process:
+        base_url = f"http://127.0.0.1:{place.port}"
+        try:
+            # The bare app has no /healthz: any HTTP answer, a 404 included, means it is up.
+            wait_until_answers(base_url + "/healthz", process)
+        except RuntimeError as error:
+            raise BenchError(f"{spec.key}: {error} (its output: {log_path})") from None
+        yield Server(spec=spec, manager=place.service.manager, url=f"{base_url}/api/order")
+
+
+def start_servers(stack: ExitStack, services: Sequence[Service], logs: Path) -> list[Server]:
+    """Every server of SERVERS: the generated ones for each service, the others from the last service."""
+    settings = gunicorn_server_settings(services[-1])
+    servers = []
+    for spec in SERVERS:
+        for service in services if spec.kind == GENERATED else services[-1:]:
+            place = Place(service=service, port=free_port(), server_settings=settings)
+            log_path = logs / f"{spec.key}-{service.manager}.log"
+            servers.append(stack.enter_context(serving(spec, place, log_path)))
+    return servers
+
+
+def check_order(server: Server) -> None:
+    """One order, as wrk sends it: the answer must be 201 with the message of the generated service."""
+    request = urllib.request.Request(
+        server.url, data=b'{"item": "book", "quantity": 1}', headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:
+        body = json.loads(response.read())
+        if response.status != 201 or not str(body.get("message", "")).startswith("Order created"):
+            raise BenchError(f"{server.key}: unexpected answer {response.status} {body}")

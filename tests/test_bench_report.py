@@ -1,0 +1,138 @@
+"""The benchmark's report, rebuilt from saved results: rows, ratios, noise, failed requests, the README section.
+
+Offline and fast: no measurement runs here. ``data/bench_results.json`` is a small saved run (two managers, two
+rounds) whose figures are chosen so every median, range and ratio below can be checked by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import report, stats
+from bench.load import parse_wrk
+
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).resolve().parent / "data" / "bench_results.json"
+
+
+@pytest.fixture
+def results() -> dict[str, Any]:
+    return json.loads(FIXTURE.read_text())
+
+
+def row(markdown: str, label: str) -> str:
+    """The table row of ``markdown`` that starts with ``label``; fails when there is not exactly one."""
+    rows = [line for line in markdown.splitlines() if line.startswith(f"| {label} |")]
+    assert len(rows) == 1, f"expected one row {label!r} in:\n{markdown}"
+    return rows[0]
+
+
+def test_measurement_rows_give_the_median_and_the_range_over_runs(results: dict[str, Any]) -> None:
+    markdown = report.markdown(results)
+    assert row(markdown, "lock from scratch (`make lock`), empty cache") == (
+        "| lock from scratch (`make lock`), empty cache | 11.00 s (10.00-12.00) | 0.40 s (0.30-0.50) |"
+    )
+    # A figure no run took is "n/a", not zero.
+    assert row(markdown, "runtime image over `python:3.12-slim`") == (
+        "| runtime image over `python:3.12-slim` | 6.5 MB (6.5-6.5) | n/a |"
+    )
+    # The README shows the medians only.
+    assert row(report.readme_section(results), "install, warm cache") == "| install, warm cache | 21.00 s | 0.20 s |"
+
+
+def test_throughput_rows_give_rounds_range_and_per_round_ratios(results: dict[str, Any]) -> None:
+    section = report.readme_section(results)
+    assert row(section, "generated service, pip") == "| generated service, pip | 850 (800-900) | 2.2 ms | 0 |  |"
+    # Per round: generated median 1000 then 900, over a bare server at 1000 both times.
+    assert row(section, "bare app, same conf") == (
+        "| bare app, same conf | 1,000 (1,000-1,000) | 2.0 ms | 0 | **0.95** (0.90-1.00), target 0.90 |"
+    )
+    # What gunicorn is worth against the development server: 1000/250 and 900/200.
+    assert row(section, "generated service under flask run") == (
+        "| generated service under flask run | 225 (200-250) | 35.0 ms | 0 | **4.25** (4.00-4.50) |"
+    )
+
+
+def test_a_single_round_says_it_has_no_spread(results: dict[str, Any]) -> None:
+    for samples in results["throughput"]["samples"].values():
+        del samples[1:]
+    assert "**1.00** (one round: no spread), target 0.90" in report.readme_section(results)
+
+
+def test_a_clean_run_keeps_its_promises(results: dict[str, Any]) -> None:
+    assert stats.problems(results) == []
+    assert "## Failed" not in report.markdown(results)
+
+
+def test_failed_requests_are_counted_apart_and_fail_the_run(results: dict[str, Any]) -> None:
+    results["throughput"]["samples"]["generated:uv"][0]["non_2xx"] = 3
+    results["throughput"]["warmup"]["generated:uv"]["socket_errors"] = 2
+    section = report.readme_section(results)
+    # The throughput stays the answers under 400; the failures have their own column.
+    assert row(section, "generated service, uv") == (
+        "| generated service, uv | 1,050 (1,000-1,100) | 1.8 ms | 3 HTTP, 2 socket |  |"
+    )
+    assert stats.problems(results) == ["generated:uv: 3 answer(s) of 400 or over and 2 socket error(s)"]
+    assert "- generated:uv: 3 answer(s) of 400 or over and 2 socket error(s)" in report.markdown(results)
+
+
+def test_a_ratio_under_its_target_fails_the_run(results: dict[str, Any]) -> None:
+    results["throughput"]["samples"]["bare-conf"][1]["rps"] = 1200.0  # round 2: 900 / 1200 = 0.75
+    assert stats.problems(results) == ["generated/bare-conf is 0.88, under its target 0.90"]
+    results["throughput"]["servers"][2]["target"] = 0.85
+    assert stats.problems(results) == []
+
+
+def test_wrk_failures_are_not_throughput() -> None:
+    counts = '"requests": 1000, "duration_us": 2000000, "socket_errors": 4, "non_2xx": 100'
+    sample = parse_wrk(f'Running 2s test @ http://127.0.0.1:1/api/order\n{{{counts}, "p50_us": 900, "p99_us": 2500}}\n')
+    assert sample == {"rps": 450.0, "p99_ms": 2.5, "requests": 1000, "non_2xx": 100, "socket_errors": 4}
+
+
+def test_splice_replaces_only_the_section(results: dict[str, Any]) -> None:
+    readme = f"# Title\n\nbefore\n{report.START}\nold figures\n{report.END}\nafter\n"
+    spliced = report.splice_readme(readme, report.readme_section(results))
+    assert spliced.startswith(f"# Title\n\nbefore\n{report.START}\n\nLast run: 2026-01-02 03:04 UTC")
+    assert spliced.endswith(f"\n\n{report.END}\nafter\n")
+    assert "old figures" not in spliced
+    assert report.section_in_readme(spliced) == report.readme_section(results)
+    assert report.splice_readme(spliced, report.readme_section(results)) == spliced
+
+
+def test_a_readme_without_markers_is_refused(results: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="the README needs the line"):
+        report.splice_readme(f"{report.END}\n{report.START}\n", report.readme_section(results))
+
+
+def test_readme_figures_are_what_the_committed_results_render() -> None:
+    """Nobody edits a figure by hand: `python -m bench --render` rewrites the section from bench/results.json."""
+    committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
+    readme = (TEMPLATE_DIR / "README.md").read_text()
+    assert report.section_in_readme(readme) == report.readme_section(committed)
+    assert (TEMPLATE_DIR / "bench" / "results.md").read_text() == report.markdown(committed)
+
+
+def test_committed_results_keep_their_promises() -> None:
+    committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
+    assert stats.problems(committed) == []
+
+
+def test_rendered_markdown_lints_clean(results: dict[str, Any], tmp_path: Path) -> None:
+    """The full results and a failed run's too: within the project's line length, every linter rule on."""
+    results["throughput"]["samples"]["generated:uv"][0]["non_2xx"] = 3
+    (tmp_path / "failed.md").write_text(report.markdown(results))
+    committed = TEMPLATE_DIR / "bench" / "results.md"
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "pymarkdown"), "scan", str(committed), str(tmp_path / "failed.md")],
+        cwd=TEMPLATE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
