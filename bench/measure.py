@@ -1,8 +1,16 @@
 """The example monorepo per manager, and the timings taken on it with the service's own ``make`` verbs.
 
 What is measured is data: ``MEASUREMENTS`` names each figure (its row in the report), ``STEPS`` lists the
-functions that take them. A new figure (say ``make update`` per tool) is one ``Measurement`` and one step that
-returns ``{key: value}``; the report, the chart and results.json follow.
+functions that take them. A new figure is one ``Measurement`` and one step that returns ``{key: value}``; the
+report, the chart (by the measurement's group and unit) and results.json follow. ``make update`` per tool, say::
+
+    Measurement("update", "update to the template's last commit (`make update`)", "update", "s", "local")
+
+    def measure_update(service: Service, this: Run) -> dict[str, float]:
+        seconds, _ = make(service, "update", PYTHON=this.python)
+        return {"update": seconds}
+
+and ``Step(measure_update)`` in ``STEPS``. The image's growth is the ``image_size_mb`` row, run to run.
 """
 
 from __future__ import annotations

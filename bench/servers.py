@@ -4,7 +4,18 @@ Each ``ServerSpec`` says what a server is (its key, its kind, its labels), how i
 ``env``, functions of the ``Place`` it runs in) and, for a server the generated service is held against, the
 least ratio generated/this the benchmark accepts (``target``). Servers of kind ``generated`` run once per
 manager and are pooled as the numerator of every ratio; every other server runs once, from the last manager's
-service directory and .venv. A new row (say the generated service with metrics on) is one more entry.
+service directory and .venv. A new row is one more entry; the generated service with its metrics switched off,
+for instance, so that the ratio to it is what the metrics cost::
+
+    ServerSpec(
+        key="metrics-off",
+        kind=REFERENCE,
+        label="generated, metrics off",
+        description="metrics off: the generated service under `make serve` with `ORDER_MANAGER_METRICS=false`.",
+        chart_label="generated,\\nmetrics off",
+        command=lambda place: ["make", "serve"],
+        env=lambda place: {**service_address(place), f"{ENV_PREFIX}METRICS": "false"},
+    )
 """
 
 from __future__ import annotations
