@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from bench import report, stats
+from bench import measure, report, servers, stats
 from bench.load import parse_wrk
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
@@ -136,3 +136,33 @@ def test_rendered_markdown_lints_clean(results: dict[str, Any], tmp_path: Path) 
         check=False,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
+    """What the measuring side records (servers.SERVERS, measure.MEASUREMENTS) is what the report reads."""
+    managers = ["poetry", "uv"]
+    described = [
+        servers.Server(spec=spec, manager=manager, url="").describe()
+        for spec in servers.SERVERS
+        for manager in (managers if spec.kind == servers.GENERATED else managers[-1:])
+    ]
+    sample = {"round": 0, "rps": 100.0, "p99_ms": 1.0, "requests": 500, "non_2xx": 0, "socket_errors": 0}
+    results = json.loads(FIXTURE.read_text())
+    results["settings"]["managers"] = managers
+    results["measurements"] = measure.measurements_table()
+    results["timings"] = {manager: {m.key: [1.0] for m in measure.MEASUREMENTS} for manager in managers}
+    results["throughput"] = {"servers": described, "samples": {s["key"]: [sample] for s in described}, "warmup": {}}
+    section = report.readme_section(results)
+    for measurement in measure.MEASUREMENTS:
+        assert row(section, measurement.label).count("| 1.0") == len(managers)
+    for server in described:
+        ratio = "" if server["kind"] == servers.GENERATED else "**1.00**"
+        assert row(section, server["label"]).startswith(f"| {server['label']} | 100 | 1.0 ms | 0 | {ratio}")
+    assert [s["key"] for s in described] == [
+        "generated:poetry",
+        "generated:uv",
+        "bare-conf",
+        "bare-limit",
+        "flask-run",
+    ]
+    assert stats.problems(results) == []
