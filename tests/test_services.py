@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from openapi_spec_validator import validate as validate_openapi
 
 from conftest import MAX_CONTENT_LENGTH, BakedService, http, serving
 from support import LOCK_FILES
@@ -77,6 +78,13 @@ def test_gunicorn_answers_malformed_json_with_a_json_400(base_url: str) -> None:
 def test_gunicorn_answers_health_and_readiness(base_url: str) -> None:
     assert http("GET", base_url + "/healthz").json() == {"status": "ok"}
     assert http("GET", base_url + "/readyz").status == 200
+
+
+def test_the_served_openapi_document_passes_openapi_spec_validator(base_url: str) -> None:
+    document = http("GET", base_url + "/openapi.json").json()
+
+    validate_openapi(document)  # raises, naming the first problem
+    assert "/api/order" in document["paths"]
 
 
 @pytest.mark.parametrize(
