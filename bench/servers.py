@@ -30,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import SERVICE, Service
+from bench.stats import GENERATED
 from bench.system import BENCH_DIR, BenchError, clean_environment, run
 from tests.support import free_port, process_group, wait_until_answers
 
-GENERATED = "generated"
 REFERENCE = "reference"
 ENV_PREFIX = SERVICE.upper() + "_"
 # The least ratio generated/bare under the same gunicorn.conf.py: the service's code may cost at most 10 %.

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-GENERATED = "generated"
+GENERATED = "generated"  # the kind of server pooled as the numerator of every ratio
 
 
 @dataclass(frozen=True)
@@ -29,11 +29,6 @@ class Spread:
         if not figures:
             return None
         return cls(statistics.median(figures), min(figures), max(figures), len(figures))
-
-    @property
-    def relative(self) -> float:
-        """The range as a share of the median (0.05: runs within 5 % of each other)."""
-        return (self.high - self.low) / self.median if self.median else 0.0
 
 
 @dataclass(frozen=True)
@@ -81,13 +76,6 @@ def servers(results: Mapping[str, Any]) -> list[ServerFigures]:
             )
         )
     return figures
-
-
-def pooled_generated(results: Mapping[str, Any]) -> Spread | None:
-    """Throughput of the generated services, all managers' samples together."""
-    throughput = results["throughput"]
-    keys = [s["key"] for s in throughput["servers"] if s["kind"] == GENERATED]
-    return Spread.of(sample["rps"] for key in keys for sample in throughput["samples"].get(key, []))
 
 
 def ratios(results: Mapping[str, Any]) -> dict[str, Spread]:
