@@ -9,6 +9,7 @@ order_manager is generated against a private index (a real pypiserver) that serv
 from __future__ import annotations
 
 import re
+import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,11 +18,11 @@ from typing import Any
 import pytest
 
 from conftest import INDEX_PYTHON, BakedService, bake_into, http, serving
-from support import MANAGERS
+from support import LOCK_FILES, MANAGERS
 
 pytestmark = [pytest.mark.install, pytest.mark.example]
 
-ORDERS = 300  # chance that 0 or 20 never shows up: 2 * (20/21)**300, below one in a million
+ORDERS = 400  # chance that one of the 21 discounts never shows up: under 21 * (20/21)**400, below one in ten million
 ORDER_MESSAGE = re.compile(r"Order created, discount is (\d+)\.")
 
 
@@ -33,6 +34,19 @@ def place_order(base_url: str) -> int:
     assert match, body
     assert int(match.group(1)) == body["discount"]
     return int(body["discount"])
+
+
+def indexes_in_lock(lock: Path) -> set[str]:
+    """The package indexes a lock file says it resolved from (every locked package's, for Poetry and uv)."""
+    if lock.suffix == ".txt":  # pip-compile writes the index it was given as an option line
+        lines = lock.read_text().splitlines()
+        return {line.split()[1].rstrip("/") for line in lines if line.startswith("--index-url ")}
+    packages = tomllib.loads(lock.read_text())["package"]
+    if lock.name == "poetry.lock":  # a package without a source came from PyPI, Poetry's implicit default
+        return {package.get("source", {}).get("url", "https://pypi.org/simple").rstrip("/") for package in packages}
+    # uv.lock: the service itself is a local source; every other package names its registry.
+    sources = [package["source"] for package in packages if package["name"] != "order-manager"]
+    return {source.get("registry", repr(source)).rstrip("/") for source in sources}
 
 
 @pytest.fixture(scope="module", params=MANAGERS)
@@ -87,8 +101,9 @@ def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, Bak
 def test_orders_get_every_discount_from_0_to_20(order_url: str) -> None:
     discounts = [place_order(order_url) for _ in range(ORDERS)]
 
-    assert all(0 <= discount <= 20 for discount in discounts)
-    assert min(discounts) == 0 and max(discounts) == 20
+    missing = sorted(set(range(21)) - set(discounts))
+    assert not missing, f"discounts never given in {ORDERS} orders: {missing}"
+    assert set(discounts) == set(range(21)), f"discounts outside 0 to 20: {sorted(set(discounts) - set(range(21)))}"
 
 
 def test_user_manager_creates_users(user_url: str) -> None:
@@ -111,10 +126,11 @@ def test_a_service_installs_and_runs_from_the_private_index_alone(
         package_index_url=private_index,
         _lock_dependencies=True,
     )
-    locks = [p for p in order.path.iterdir() if p.name in ("poetry.lock", "uv.lock", "requirements.txt")]
-    assert locks, "generation did not lock against the private index"
-    for lock in locks:
-        assert "pypi.org" not in lock.read_text(), f"{lock.name} points at PyPI"
+    for name in LOCK_FILES[manager]:
+        lock = order.path / name
+        assert lock.is_file(), "generation did not lock against the private index"
+        assert "pypi.org" not in lock.read_text(), f"{name} points at PyPI"
+        assert indexes_in_lock(lock) == {private_index.rstrip("/")}, f"{name} does not point at the private index"
 
     order.install()
     assert " passed" in order.make("test")
