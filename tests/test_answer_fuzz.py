@@ -396,9 +396,19 @@ def check_refused_by_our_hook(
     named = set(fuzzed) | ({"resource_name"} if "service_name" in fuzzed else set())
     assert any(lines[0].startswith(f"ERROR: {key} ") for key in named), f"the line names none of {named}\n{shown}"
     assert_nothing_written(sandbox, output_dir, shown)
-    if expected is not None:
+    if expected is not None and needs_a_source_for_the_shared_package(expected):
+        # Each blank is valid alone; together, with the shared package on, they are refused (README: PyPI is not
+        # a source for the internal package).
+        assert lines[0].startswith("ERROR: discount_calculator_path is blank and package_index_url is PyPI"), shown
+    elif expected is not None:
         valid = [key for key in fuzzed if plainly_valid(key, expected[key])]
         assert len(valid) < len(fuzzed), f"refused plainly valid answers {valid}\n{shown}"
+
+
+def needs_a_source_for_the_shared_package(answers: dict[str, Any]) -> bool:
+    return bool(answers["use_discount_calculator"]) and not (
+        answers["discount_calculator_path"] or answers["package_index_url"]
+    )
 
 
 def assert_nothing_written(sandbox: Path, output_dir: Path, shown: str) -> None:
