@@ -31,9 +31,9 @@ ANSWERS = json.loads(
     } | tojson }}"""
 )
 
-DEPENDENCY_MANAGERS = ("poetry", "pip", "uv")
-PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
-LICENSES = ("MIT", "Apache-2.0", "Proprietary")
+# The choices (license, dependency_manager, python_version) are not checked here: cookiecutter refuses a value
+# outside cookiecutter.json's list, from the prompt, the command line and extra_context alike, before any hook
+# (a replay file holds answers cookiecutter has already checked).
 BOOLEAN_ANSWERS = ("use_discount_calculator", "include_kubernetes", "include_ci_workflow")
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 PORT = re.compile(r"[1-9][0-9]{3,4}")
@@ -95,12 +95,9 @@ def check_import_name(value: str) -> None:
         )
 
 
-def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise InvalidAnswer(f"{key} {value!r} is not supported; choose one of: {', '.join(choices)}")
-
-
 def check_boolean(key: str, value: object) -> None:
+    # Cookiecutter turns a text answer into a boolean or refuses it, but passes any other type through unchanged:
+    # cookiecutter(..., extra_context={"include_kubernetes": 1}) from Python reaches this check.
     if not isinstance(value, bool):
         raise InvalidAnswer(f"{key} {value!r} is not a yes/no answer; use yes or no")
 
@@ -173,9 +170,6 @@ def check_answers(answers: dict[str, object]) -> None:
     check_snake_case("resource_name", answers["resource_name"])
     for key in FREE_TEXT_ANSWERS:
         check_single_line(key, answers[key])
-    check_choice("license", answers["license"], LICENSES)
-    check_choice("dependency_manager", answers["dependency_manager"], DEPENDENCY_MANAGERS)
-    check_choice("python_version", answers["python_version"], PYTHON_VERSIONS)
     check_port(answers["port"])
     for key in BOOLEAN_ANSWERS:
         check_boolean(key, answers[key])

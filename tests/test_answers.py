@@ -6,6 +6,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from cookiecutter.exceptions import FailedHookException
+from cookiecutter.main import cookiecutter
 
 from conftest import TEMPLATE_DIR, TOOLS_BIN
 
@@ -141,3 +143,22 @@ def test_a_missing_lock_tool_still_generates_and_says_how_to_lock(tmp_path: Path
     assert not (tmp_path / "order_manager" / "poetry.lock").exists()
     assert "poetry not found on PATH" in result.stdout
     assert "make lock" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(1, "'1'"), (None, "None")], ids=["include_kubernetes=1", "include_kubernetes=None"]
+)
+def test_a_yes_no_answer_of_another_type_from_python_is_refused_by_the_hook(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], value: object, shown: str
+) -> None:
+    # Cookiecutter converts or refuses a text answer itself, but passes other types from its Python API through.
+    with pytest.raises(FailedHookException):
+        cookiecutter(
+            str(TEMPLATE_DIR),
+            no_input=True,
+            output_dir=str(tmp_path),
+            extra_context={"include_kubernetes": value, "_lock_dependencies": False},
+        )
+
+    assert f"ERROR: include_kubernetes {shown} is not a yes/no answer; use yes or no" in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
