@@ -37,6 +37,8 @@ CONTEXT = json.loads(r"""{{ cookiecutter | tojson }}""")
 UPDATE_RENDER = os.environ.get("TEMPLATE_UPDATE") == "1"
 # A template given as a URL, an scp-like git address or an abbreviation (gh:, gl:, bb:), not a local path.
 REMOTE_TEMPLATE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|[\w.-]+@[\w.-]+:|[a-z]{2,3}:[^/\\]")
+# The lock files each dependency manager writes (cookiecutter.json's __lock_files).
+LOCK_FILES = json.loads(r"""{{ cookiecutter.__lock_files | tojson }}""")
 
 # Which files belong to which answer. Anything listed for an answer that was not given is removed.
 FILES_BY_DEPENDENCY_MANAGER = {
@@ -48,7 +50,6 @@ FILES_BY_OPTION = {
     "include_kubernetes": ["deploy"],
     "include_ci_workflow": [".github"],
 }
-LOCK_FILES = {"poetry": ["poetry.lock"], "pip": ["requirements.txt", "requirements-dev.txt"], "uv": ["uv.lock"]}
 LOCK_TOOL = {"poetry": "poetry", "pip": "pip-compile", "uv": "uv"}
 LOCK_TIMEOUT_SECONDS = 300
 

@@ -30,6 +30,14 @@ ANSWERS = json.loads(
         "include_ci_workflow": cookiecutter.include_ci_workflow,
     } | tojson }}"""
 )
+# Names cookiecutter.json derives from the answers (private variables), as the templates receive them.
+DERIVED = json.loads(
+    r"""{{ {
+        "__dist_name": cookiecutter.__dist_name,
+        "__env_prefix": cookiecutter.__env_prefix,
+        "__resource_label": cookiecutter.__resource_label,
+    } | tojson }}"""
+)
 
 # The choices (license, dependency_manager, python_version) are not checked here: cookiecutter refuses a value
 # outside cookiecutter.json's list, from the prompt, the command line and extra_context alike, before any hook
@@ -164,7 +172,24 @@ def check_shared_package_source(answers: dict[str, object]) -> None:
         )
 
 
-def check_answers(answers: dict[str, object]) -> None:
+def check_derived_names(answers: dict[str, object], derived: dict[str, object]) -> None:
+    # Private variables are not prompted for, yet extra_context (`cookiecutter ... __dist_name=x`) can set them;
+    # a name that no longer follows from the answers would split the service's names in two.
+    service, resource = str(answers["service_name"]), str(answers["resource_name"])
+    expected = {
+        "__dist_name": ("service_name", service.replace("_", "-")),
+        "__env_prefix": ("service_name", service.upper()),
+        "__resource_label": ("resource_name", resource.replace("_", " ")),
+    }
+    for key, (source, value) in expected.items():
+        if derived[key] != value:
+            raise InvalidAnswer(
+                f"{key} {derived[key]!r} is derived from {source} and cannot be set; use {source} to change it, "
+                f"or leave {key} out (it would be {value!r})"
+            )
+
+
+def check_answers(answers: dict[str, object], derived: dict[str, object]) -> None:
     check_snake_case("service_name", answers["service_name"])
     check_import_name(str(answers["service_name"]))
     check_snake_case("resource_name", answers["resource_name"])
@@ -176,11 +201,12 @@ def check_answers(answers: dict[str, object]) -> None:
     check_discount_calculator_path(str(answers["discount_calculator_path"]))
     check_index_url(answers["package_index_url"])
     check_shared_package_source(answers)
+    check_derived_names(answers, derived)
 
 
 def main() -> int:
     try:
-        check_answers(ANSWERS)
+        check_answers(ANSWERS, DERIVED)
     except InvalidAnswer as error:
         print(f"ERROR: {error}", file=sys.stderr)
         return 1

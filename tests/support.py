@@ -5,6 +5,7 @@ Plain Python, no pytest: the benchmark imports it too.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -16,11 +17,14 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-MANAGERS = ("poetry", "pip", "uv")
+TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+# cookiecutter.json as written: the choices (lists, default first) and the private facts (``__`` keys).
+TEMPLATE_CONTEXT: dict[str, Any] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
+MANAGERS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["dependency_manager"])
 # The lock files each dependency manager writes, as `make lock` leaves them.
-LOCK_FILES = {"poetry": ["poetry.lock"], "pip": ["requirements.txt", "requirements-dev.txt"], "uv": ["uv.lock"]}
+LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
 
 # Settings of the machine running the suite that a generated service's commands must not inherit.
 HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")

@@ -40,6 +40,10 @@ REFUSALS = [
     ("discount_calculator_path", "/abs/libs/discount_calculator", "is not a relative POSIX path"),
     ("discount_calculator_path", "../my libs/dc#1", "is not a relative POSIX path"),
     ("use_discount_calculator", "yes", "discount_calculator_path is blank and package_index_url is PyPI"),
+    # Private variables are derived, not prompted for; extra_context can still set one.
+    ("__dist_name", "evil", "__dist_name 'evil' is derived from service_name and cannot be set"),
+    ("__env_prefix", "OTHER", "__env_prefix 'OTHER' is derived from service_name"),
+    ("__resource_label", "thing", "__resource_label 'thing' is derived from resource_name"),
 ]
 # Choices outside the list never reach our hook: cookiecutter itself refuses them, naming the variable.
 REFUSED_BY_COOKIECUTTER = [

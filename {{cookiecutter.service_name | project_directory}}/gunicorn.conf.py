@@ -1,4 +1,4 @@
-"""gunicorn settings, read from the same ``{{ cookiecutter.service_name | upper }}_*`` variables as the app.
+"""gunicorn settings, read from the same ``{{ cookiecutter.__env_prefix }}_*`` variables as the app.
 
 Run: ``gunicorn --config gunicorn.conf.py {{ cookiecutter.service_name }}.wsgi:app`` (``make serve``).
 """

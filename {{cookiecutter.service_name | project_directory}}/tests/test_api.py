@@ -14,7 +14,7 @@ def test_create_answers_201_with_a_discount_from_0_to_20(client: FlaskClient) ->
     assert response.status_code == 201
     body = response.get_json()
     assert 0 <= body["discount"] <= 20
-    assert body["message"] == f"{{ cookiecutter.resource_name | replace('_', ' ') | capitalize }} created, discount is {body['discount']}."
+    assert body["message"] == f"{{ cookiecutter.__created_message }}, discount is {body['discount']}."
 {%- else %}
 
 
@@ -22,7 +22,7 @@ def test_create_answers_201_with_a_message(client: FlaskClient) -> None:
     response = client.post(ENDPOINT, json={"note": "any JSON object"})
 
     assert response.status_code == 201
-    assert response.get_json() == {"message": "{{ cookiecutter.resource_name | replace('_', ' ') | capitalize }} created"}
+    assert response.get_json() == {"message": "{{ cookiecutter.__created_message }}"}
 {%- endif %}
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from {{ cookiecutter.service_name }}.config import ConfigError, Settings
 
-PREFIX = "{{ cookiecutter.service_name | upper }}_"
+PREFIX = "{{ cookiecutter.__env_prefix }}_"
 
 
 def test_defaults_apply_when_nothing_is_set() -> None:

@@ -15,7 +15,7 @@ api = Blueprint("api", __name__)
 
 @api.post("/{{ cookiecutter.resource_name }}")
 def create_{{ cookiecutter.resource_name }}() -> tuple[dict[str, Any], int]:
-    """Create a new {{ cookiecutter.resource_name | replace('_', ' ') }} from a JSON object body."""
+    """Create a new {{ cookiecutter.__resource_label }} from a JSON object body."""
     if not request.is_json:
         raise UnsupportedMediaType("Send the body as JSON, with Content-Type: application/json.")
     payload = request.get_json(silent=True)  # None when the body is not valid JSON
@@ -23,8 +23,8 @@ def create_{{ cookiecutter.resource_name }}() -> tuple[dict[str, Any], int]:
         raise BadRequest("The request body must be a JSON object.")
 {%- if cookiecutter.use_discount_calculator %}
     discount = random_discount()
-    message = f"{{ cookiecutter.resource_name | replace('_', ' ') | capitalize }} created, discount is {discount}."
+    message = f"{{ cookiecutter.__created_message }}, discount is {discount}."
     return {"message": message, "discount": discount}, 201
 {%- else %}
-    return {"message": "{{ cookiecutter.resource_name | replace('_', ' ') | capitalize }} created"}, 201
+    return {"message": "{{ cookiecutter.__created_message }}"}, 201
 {%- endif %}

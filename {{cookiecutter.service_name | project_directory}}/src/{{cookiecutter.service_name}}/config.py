@@ -1,4 +1,4 @@
-"""Settings from environment variables prefixed with ``{{ cookiecutter.service_name | upper }}_``.
+"""Settings from environment variables prefixed with ``{{ cookiecutter.__env_prefix }}_``.
 
 One place reads the environment; the app factory and gunicorn.conf.py both take a ``Settings``.
 """
@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-ENV_PREFIX = "{{ cookiecutter.service_name | upper }}_"
+ENV_PREFIX = "{{ cookiecutter.__env_prefix }}_"
 
 
 class ConfigError(ValueError):

@@ -21,7 +21,7 @@ DOCUMENT: dict[str, Any] = {
     "paths": {
         "/api/{{ cookiecutter.resource_name }}": {
             "post": {
-                "summary": "Create a new {{ cookiecutter.resource_name | replace('_', ' ') }}",
+                "summary": "Create a new {{ cookiecutter.__resource_label }}",
                 "operationId": "create_{{ cookiecutter.resource_name }}",
                 "requestBody": {
                     "required": True,

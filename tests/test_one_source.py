@@ -1,0 +1,54 @@
+"""One source for each fact: tool pins, lock files and derived names live in cookiecutter.json, and everything
+that repeats them (the root pyproject.toml, rendered Dockerfiles, workflows and READMEs) agrees with it."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import MANAGERS, TEMPLATE_CONTEXT, TEMPLATE_DIR
+
+TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
+# A requirement with an exact version, as `name==version`.
+PINNED = re.compile(r"\b([a-z][a-z0-9-]*)==([0-9][0-9A-Za-z.]*)")
+TEMPLATE_FILES = sorted(
+    p for p in (TEMPLATE_DIR / "{{cookiecutter.service_name | project_directory}}").rglob("*") if p.is_file()
+)
+# Derivations that belong in cookiecutter.json only (its private variables), never in a template file.
+DERIVATIONS = [r"service_name\s*\|\s*upper", r"service_name\s*\|\s*replace", r"resource_name\s*\|\s*replace"]
+
+
+def pins_in(text: str) -> dict[str, str]:
+    return {name: version for name, version in PINNED.findall(text)}
+
+
+def test_the_root_test_group_pins_each_tool_at_the_version_the_template_renders() -> None:
+    pyproject = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())
+    test_group = pins_in("\n".join(pyproject["dependency-groups"]["test"]))
+    for requirement in TOOL_PINS.values():
+        name, version = requirement.split("==")
+        assert test_group.get(name) == version, f"pyproject.toml's test group pins {name}=={test_group.get(name)}"
+
+
+def test_rendered_files_pin_each_tool_as_cookiecutter_json_says(baked: Any) -> None:
+    expected = dict(requirement.split("==") for requirement in TOOL_PINS.values())
+    rendered: set[str] = set()
+    for manager in MANAGERS:
+        service = baked(dependency_manager=manager, include_ci_workflow=True)
+        for name in ("Dockerfile", ".github/workflows/ci.yml", "README.md"):
+            for tool, version in pins_in((service.path / name).read_text()).items():
+                if tool in expected:
+                    assert version == expected[tool], f"a {manager} service's {name} pins {tool}=={version}"
+                    rendered.add(tool)
+    assert rendered == set(expected), "a pin of cookiecutter.json that no service renders"
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda path: str(path.relative_to(TEMPLATE_DIR)).split("/", 1)[1])
+def test_templates_take_derived_names_from_cookiecutter_json(path: Path) -> None:
+    text = path.read_text()
+    for derivation in DERIVATIONS:
+        assert not re.search(derivation, text), f"{path.name} derives a name itself ({derivation})"
