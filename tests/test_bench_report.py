@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from bench import measure, report, servers, stats
+from bench import cli, measure, report, servers, stats
 from bench.load import parse_wrk
+from support import MANAGERS
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "data" / "bench_results.json"
@@ -166,3 +167,17 @@ def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
         "flask-run",
     ]
     assert stats.problems(results) == []
+
+
+def test_only_the_committed_results_rewrite_the_readme(tmp_path: Path) -> None:
+    assert cli.parse_options([]).writes_readme
+    assert not cli.parse_options(["--output-dir", str(tmp_path)]).writes_readme
+    assert cli.parse_options(["--quick"]).runs == 1
+
+
+def test_a_bad_option_is_refused_with_what_is_valid(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.parse_options(["--managers", "poetry,conda"])
+    assert exit_info.value.code == 2
+    expected = f"--managers 'poetry,conda' is not a subset of {','.join(MANAGERS)}; use e.g. uv,pip"
+    assert expected in capsys.readouterr().err
