@@ -54,8 +54,9 @@ MAX_NAME_LENGTH = 63
 # fmt: off
 RESERVED_NAMES = frozenset({
     "api", "app", "blinker", "click", "config", "conftest", "discount_calculator", "errors", "flask",
-    "gunicorn", "health", "itsdangerous", "jinja2", "logging_config", "markupsafe", "mypy", "openapi",
-    "packaging", "pip", "pytest", "ruff", "setuptools", "src", "test", "tests", "werkzeug", "wsgi",
+    "gunicorn", "health", "itsdangerous", "jinja2", "logging_config", "markupsafe", "metrics", "mypy", "openapi",
+    "packaging", "pip", "prometheus_client", "pytest", "request_id", "ruff", "setuptools", "src", "test", "tests",
+    "werkzeug", "wsgi",
 })
 # fmt: on
 EXAMPLE_NAME = {"service_name": "order_manager", "resource_name": "order"}

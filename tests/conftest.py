@@ -237,6 +237,7 @@ INDEX_PYTHON = "3.12"
 MIRRORED_REQUIREMENTS = [
     "flask>=3.1,<4",
     "gunicorn>=23,<24",
+    "prometheus-client>=0.20,<1",
     "mypy>=1.13",
     "pytest>=8.3",
     "ruff>=0.8",

@@ -97,3 +97,19 @@ def process_group(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def request_counts(base_url: str) -> dict[tuple[str, str, str], float]:
+    """A service's request counts by (method, route, status), read from its /metrics as Prometheus reads them."""
+    from prometheus_client.parser import text_string_to_metric_families  # the test group's, not the benchmark's
+
+    with urllib.request.urlopen(base_url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    counts = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "http_server_request_duration_seconds_count":
+                labels = sample.labels
+                key = (labels["http_request_method"], labels["http_route"], labels["http_response_status_code"])
+                counts[key] = sample.value
+    return counts

@@ -62,7 +62,7 @@ def test_the_openapi_document_is_served(base_url: str) -> None:
     document = http("GET", base_url + "/openapi.json").json()
 
     assert document["openapi"].startswith("3.")
-    assert set(document["paths"]) == {"/api/order", "/healthz", "/readyz"}
+    assert set(document["paths"]) == {"/api/order", "/healthz", "/readyz", "/metrics"}
 
 
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(base_url: str) -> None:

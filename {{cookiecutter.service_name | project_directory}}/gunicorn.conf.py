@@ -4,21 +4,73 @@ Run: ``gunicorn --config gunicorn.conf.py {{ cookiecutter.service_name }}.wsgi:a
 """
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
+from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
+from gunicorn.workers.base import Worker
 
+# Nothing imported here may import prometheus_client: it reads PROMETHEUS_MULTIPROC_DIR, set below, when imported.
 from {{ cookiecutter.service_name }}.config import Settings
-from {{ cookiecutter.service_name }}.logging_config import logging_dict
+from {{ cookiecutter.service_name }}.logging_config import (
+    ENVIRON_KEY,
+    bind_request_fields,
+    logging_dict,
+    unbind_request_fields,
+)
 
 _settings = Settings.from_env()
 
 
 class _Logger(Logger):
-    """gunicorn builds and writes every access-log line once logconfig_dict is set, even with accesslog off."""
+    """gunicorn builds and writes every access-log line once logconfig_dict is set, even with accesslog off.
+
+    The line is written after the request context has ended: the request's fields (request_id...) come from the
+    WSGI environ, where the request hooks left them.
+    """
 
     def access(self, resp: object, req: object, environ: dict[str, object], request_time: object) -> None:
         if self.cfg.accesslog:
-            super().access(resp, req, environ, request_time)
+            fields = environ.get(ENVIRON_KEY)
+            token = bind_request_fields(fields) if isinstance(fields, dict) else None
+            try:
+                super().access(resp, req, environ, request_time)
+            finally:
+                if token is not None:
+                    unbind_request_fields(token)
+
+
+def _prepare_metrics_directory(configured: str) -> str:
+    """prometheus_client's multiprocess directory, existing and empty: samples of an earlier run must not count."""
+    if not configured:
+        # A new private directory per start, in memory where the system has it; on_exit removes it.
+        memory = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - a private mkdtemp, not a fixed path
+        return tempfile.mkdtemp(prefix="{{ cookiecutter.service_name }}-metrics-", dir=memory)
+    directory = Path(configured)
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return str(directory)
+
+
+if _settings.metrics:
+    # Read by prometheus_client when it is imported, so before the app is loaded (preload_app below).
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _prepare_metrics_directory(_settings.metrics_dir)
+
+
+def child_exit(server: Arbiter, worker: Worker) -> None:
+    """A worker has exited (or was killed): its counts stay in its files; only its live gauges are dropped."""
+    if _settings.metrics:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Arbiter) -> None:
+    if _settings.metrics and not _settings.metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
 
 
 logger_class = _Logger

@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.service_name }} import create_app
+from {{ cookiecutter.service_name }}.app import create_app
 from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.logging_config import JsonFormatter
 
 
 @pytest.fixture
@@ -18,3 +25,20 @@ def app() -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """``log_lines()``: every line logged so far through the service's JSON formatter, each parsed."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

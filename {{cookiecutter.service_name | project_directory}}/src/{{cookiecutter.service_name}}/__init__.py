@@ -1,5 +1,5 @@
-"""{{ cookiecutter.service_name }}: a Flask microservice."""
+"""{{ cookiecutter.service_name }}: a Flask microservice. The app factory is ``{{ cookiecutter.service_name }}.app.create_app``.
 
-from {{ cookiecutter.service_name }}.app import create_app
-
-__all__ = ["create_app"]
+Importing the package imports nothing else: gunicorn.conf.py reads the settings before prometheus_client may be
+imported (it chooses its multiprocess mode when it is imported).
+"""

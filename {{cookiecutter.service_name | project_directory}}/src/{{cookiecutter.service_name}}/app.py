@@ -8,7 +8,9 @@ from {{ cookiecutter.service_name }}.api import api
 from {{ cookiecutter.service_name }}.config import Settings
 from {{ cookiecutter.service_name }}.errors import register_error_handlers
 from {{ cookiecutter.service_name }}.health import health
+from {{ cookiecutter.service_name }}.metrics import register_metrics
 from {{ cookiecutter.service_name }}.openapi import openapi
+from {{ cookiecutter.service_name }}.request_id import register_request_ids
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -18,6 +20,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SETTINGS"] = settings
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    if settings.metrics:
+        register_metrics(app)  # first, so that its timer covers the other hooks
+    register_request_ids(app)
     app.register_blueprint(api, url_prefix="/api")
     app.register_blueprint(health)
     app.register_blueprint(openapi)

@@ -58,6 +58,10 @@ class Settings:
     # One JSON line per request costs about a fifth of the throughput of a trivial endpoint; proxies and load
     # balancers usually log requests already.
     access_log: bool = False
+    # Request metrics at GET /metrics. Under gunicorn they are kept in files in metrics_dir (default: a new private
+    # directory in /dev/shm, removed at exit), which gunicorn.conf.py empties at start.
+    metrics: bool = True
+    metrics_dir: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,4 +83,6 @@ class Settings:
             max_content_length=_integer(env, "MAX_CONTENT_LENGTH", cls.max_content_length, 1, 2**31),
             log_level=log_level,
             access_log=_boolean(env, "ACCESS_LOG", cls.access_log),
+            metrics=_boolean(env, "METRICS", cls.metrics),
+            metrics_dir=env.get(ENV_PREFIX + "METRICS_DIR", cls.metrics_dir).strip(),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, current_app
 
 openapi = Blueprint("openapi", __name__)
 
@@ -47,6 +47,18 @@ DOCUMENT: dict[str, Any] = {
                 "summary": "Readiness: the service can take traffic",
                 "operationId": "readyz",
                 "responses": {"200": _json({"$ref": "#/components/schemas/Status"}, "Ready")},
+            }
+        },
+        "/metrics": {
+            "get": {
+                "summary": "Request metrics in the Prometheus text format (absent when metrics are switched off)",
+                "operationId": "metrics",
+                "responses": {
+                    "200": {
+                        "description": "Metrics of every worker, added up",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
             }
         },
     },
@@ -93,4 +105,6 @@ DOCUMENT: dict[str, Any] = {
 
 @openapi.get("/openapi.json")
 def openapi_json() -> dict[str, Any]:
-    return DOCUMENT
+    if current_app.config["SETTINGS"].metrics:
+        return DOCUMENT
+    return {**DOCUMENT, "paths": {path: item for path, item in DOCUMENT["paths"].items() if path != "/metrics"}}
