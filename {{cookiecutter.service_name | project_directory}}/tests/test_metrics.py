@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from {{ cookiecutter.service_name }}.app import create_app
 from {{ cookiecutter.service_name }}.config import Settings
 
-PREFIX = "{{ cookiecutter.service_name | upper }}_"
+PREFIX = "{{ cookiecutter.__env_prefix }}_"
 HISTOGRAM = "http_server_request_duration_seconds"
 # OpenTelemetry's advice for http.server.request.duration, in seconds.
 OPENTELEMETRY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0]
