@@ -164,6 +164,7 @@ def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
         "generated:uv",
         "bare-conf",
         "bare-limit",
+        "metrics-off",
         "flask-run",
     ]
     assert stats.problems(results) == []
