@@ -23,6 +23,7 @@ ANSWERS = json.loads(
     r"""{{ {
         "service_name": cookiecutter.service_name,
         "dependency_manager": cookiecutter.dependency_manager,
+        "python_version": cookiecutter.python_version,
         "use_discount_calculator": cookiecutter.use_discount_calculator,
         "discount_calculator_path": cookiecutter.discount_calculator_path,
         "include_kubernetes": cookiecutter.include_kubernetes,
@@ -50,7 +51,10 @@ FILES_BY_OPTION = {
     "include_kubernetes": ["deploy"],
     "include_ci_workflow": [".github"],
 }
-LOCK_TOOL = {"poetry": "poetry", "pip": "pip-compile", "uv": "uv"}
+# What `make lock` needs on PATH besides make. pip-compile and Poetry resolve for the interpreter they run on or
+# find, so both need the service's own Python; pip-tools itself is installed into .venv by `make lock`; uv finds
+# an interpreter or downloads one.
+LOCK_NEEDS = {"poetry": ["poetry", "{python}"], "pip": ["{python}"], "uv": ["uv"]}
 LOCK_TIMEOUT_SECONDS = 300
 
 
@@ -143,9 +147,14 @@ def write_template_record(context: dict[str, object]) -> None:
         print("needs one (generate from a git clone of the template, or with `cruft create`).")
 
 
-def lock_dependencies(manager: str) -> str | None:
+def lock_needs(answers: dict[str, object]) -> list[str]:
+    python = f"python{answers['python_version']}"
+    return [command.format(python=python) for command in LOCK_NEEDS[str(answers["dependency_manager"])]]
+
+
+def lock_dependencies(answers: dict[str, object]) -> str | None:
     """Run ``make lock``; return None on success, else why it did not happen."""
-    missing = [tool for tool in ("make", LOCK_TOOL[manager]) if shutil.which(tool) is None]
+    missing = [tool for tool in ("make", *lock_needs(answers)) if shutil.which(tool) is None]
     if missing:
         return f"{' and '.join(missing)} not found on PATH"
     environment = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
@@ -172,7 +181,12 @@ def print_next_steps(answers: dict[str, object], lock_problem: str | None) -> No
     if lock_problem:
         print(f"Not locked yet: {lock_problem}.")
         lock_files = " and ".join(LOCK_FILES[manager])
-        print(f"Run `make lock` in the service (it needs {LOCK_TOOL[manager]}) to write {lock_files}.")
+        needs = " and ".join(lock_needs(answers))
+        print(f"Run `make lock` in the service (it needs {needs}) to write {lock_files}.")
+        version = answers["python_version"]
+        if f"python{version}" in lock_needs(answers) and shutil.which(f"python{version}") is None:
+            print("The lock is resolved by the service's own Python: one made by another could pin what that one")
+            print(f"needs instead. Install Python {version} (python{version} on PATH), then run `make lock`.")
     print("Next steps:")
     print(f"  cd {answers['service_name']}")
     if lock_problem:
@@ -188,7 +202,7 @@ def main() -> None:
     if UPDATE_RENDER:
         return
     write_template_record(CONTEXT)
-    lock_problem = lock_dependencies(manager) if ANSWERS["lock_dependencies"] else "locking was switched off"
+    lock_problem = lock_dependencies(ANSWERS) if ANSWERS["lock_dependencies"] else "locking was switched off"
     print_next_steps(ANSWERS, lock_problem)
 
 
