@@ -241,6 +241,7 @@ MIRRORED_REQUIREMENTS = [
     "mypy>=1.13",
     "pytest>=8.3",
     "ruff>=0.8",
+    "cyclonedx-bom>=7.5",
     "setuptools>=77",
     "uv_build>=0.8,<1",
     "poetry-core>=2.1,<3",

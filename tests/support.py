@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
@@ -113,3 +115,48 @@ def request_counts(base_url: str) -> dict[tuple[str, str, str], float]:
                 key = (labels["http_request_method"], labels["http_route"], labels["http_response_status_code"])
                 counts[key] = sample.value
     return counts
+
+
+# Bills of materials (`make sbom`) against the lock they describe.
+
+
+def normalized(name: str) -> str:
+    """A distribution name as package indexes compare them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def locked_runtime_packages(service: Path, manager: str, service_name: str) -> dict[str, tuple[str, set[str]]]:
+    """{name: (version, sha256 hashes)} of what the lock pins for the runtime, read from the lock file itself."""
+    if manager == "pip":
+        text = (service / "requirements.txt").read_text().replace("\\\n", " ")
+        pins = re.finditer(r"^([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:\w+)*)", text, flags=re.MULTILINE)
+        return {normalized(m[1]): (m[2], set(re.findall(r"sha256:(\w+)", m[3]))) for m in pins}
+    lock = tomllib.loads((service / f"{manager}.lock").read_text())
+    packages = {normalized(package["name"]): package for package in lock["package"]}
+
+    def hashes(package: dict[str, Any]) -> set[str]:
+        files = package.get("files", []) + package.get("wheels", []) + [package.get("sdist", {})]
+        return {file["hash"].removeprefix("sha256:") for file in files if "hash" in file}
+
+    if manager == "poetry":
+        runtime = {name for name, package in packages.items() if "main" in package["groups"]}
+    else:  # uv.lock holds the dev tools too: walk the service's own dependencies
+        todo = [normalized(d["name"]) for d in packages[normalized(service_name)].get("dependencies", [])]
+        runtime = set()
+        while todo:
+            name = todo.pop()
+            if name not in runtime:
+                runtime.add(name)
+                todo += [normalized(d["name"]) for d in packages[name].get("dependencies", [])]
+    return {name: (packages[name]["version"], hashes(packages[name])) for name in runtime}
+
+
+def bom_packages(bom: dict[str, Any]) -> dict[str, tuple[str, set[str]]]:
+    """{name: (version, sha256 hashes)} of a CycloneDX JSON document's components."""
+
+    def hashes(component: dict[str, Any]) -> set[str]:
+        references = component.get("externalReferences", [])
+        found = component.get("hashes", []) + [h for reference in references for h in reference.get("hashes", [])]
+        return {h["content"] for h in found if h["alg"] == "SHA-256"}
+
+    return {normalized(c["name"]): (c["version"], hashes(c)) for c in bom["components"]}

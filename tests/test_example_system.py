@@ -8,6 +8,7 @@ order_manager is generated against a private index (a real pypiserver) that serv
 
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 import zipfile
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import INDEX_PYTHON, BakedService, bake_into, http, serving
-from support import LOCK_FILES, MANAGERS
+from support import LOCK_FILES, MANAGERS, bom_packages, locked_runtime_packages
 
 pytestmark = [pytest.mark.install, pytest.mark.example]
 
@@ -87,6 +88,18 @@ def test_order_manager_uses_the_shared_package_from_the_monorepo_editable(monore
     order = monorepo["order"]
     location = order.run(".venv/bin/python", "-c", "import discount_calculator; print(discount_calculator.__file__)")
     assert Path(location.strip()).is_relative_to(order.path.parent.parent / "libs" / "discount_calculator")
+
+
+def test_the_bill_of_materials_names_the_shared_package_with_the_locked_runtime(
+    monorepo: dict[str, BakedService],
+) -> None:
+    order = monorepo["order"]
+    order.make("sbom")
+    bom = bom_packages(json.loads((order.path / "sbom.cdx.json").read_text()))
+    locked = locked_runtime_packages(order.path, order.answers["dependency_manager"], order.name)
+
+    assert bom["discount-calculator"][0] == "0.1.0"
+    assert {name: version for name, (version, _) in bom.items()} == {n: v for n, (v, _) in locked.items()}
 
 
 def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, BakedService]) -> None:

@@ -7,10 +7,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 from openapi_spec_validator import validate as validate_openapi
 
 from conftest import MAX_CONTENT_LENGTH, BakedService, http, serving
-from support import LOCK_FILES
+from support import LOCK_FILES, bom_packages, locked_runtime_packages
 
 pytestmark = pytest.mark.install
 
@@ -122,3 +124,16 @@ def test_pip_relocks_from_its_own_environment_to_the_same_pins(baked: Any) -> No
 
     assert (service.path / ".venv" / "bin" / "pip-compile").exists()
     assert {name: (service.path / name).read_text() for name in LOCK_FILES["pip"]} == before
+
+
+def test_make_sbom_lists_the_locked_runtime_packages_with_their_hashes(installed: BakedService) -> None:
+    installed.make("sbom")
+    text = (installed.path / "sbom.cdx.json").read_text()
+
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    bom = bom_packages(json.loads(text))
+    locked = locked_runtime_packages(installed.path, installed.answers["dependency_manager"], installed.name)
+    assert {"flask", "gunicorn", "werkzeug"} <= locked.keys()
+    assert {name: version for name, (version, _) in bom.items()} == {n: v for n, (v, _) in locked.items()}
+    for name, (_, hashes) in locked.items():
+        assert hashes and bom[name][1] == hashes, f"{name}: the bill of materials lost the lock's hashes"
