@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import http.client as httpclient
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,19 +45,36 @@ def base_url(order_service: BakedService) -> Iterator[str]:
         yield url
 
 
-def post_orders(host: str, port: int, count: int) -> Counter[int]:
-    """``count`` POSTs over one keep-alive connection; the count of each status received."""
-    statuses: Counter[int] = Counter()
+class StatusTally:
+    """Statuses received by several client threads, each counted the moment its status line arrives."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[int] = Counter()
+        self._lock = threading.Lock()
+
+    def add(self, status: int) -> None:
+        with self._lock:
+            self.counts[status] += 1
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+
+def post_orders(host: str, port: int, count: int, tally: StatusTally) -> None:
+    """``count`` POSTs over one client connection (reopened when the server closes it), each status tallied.
+
+    A status is tallied before its body is read: a response stays counted whatever the connection does next.
+    """
     connection = httpclient.HTTPConnection(host, port, timeout=10)
     try:
         for _ in range(count):
             connection.request("POST", "/api/order", BODY, {"Content-Type": "application/json"})
             response = connection.getresponse()
+            tally.add(response.status)
             response.read()
-            statuses[response.status] += 1
     finally:
         connection.close()
-    return statuses
 
 
 def test_the_openapi_document_is_served(base_url: str) -> None:
@@ -79,70 +98,141 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(b
 
 def test_thousands_of_valid_requests_all_succeed(base_url: str) -> None:
     host, port = base_url.removeprefix("http://").split(":")
+    tally = StatusTally()
     with ThreadPoolExecutor(CLIENTS) as pool:
-        results = list(pool.map(lambda _: post_orders(host, int(port), VALID_REQUESTS // CLIENTS), range(CLIENTS)))
+        list(pool.map(lambda _: post_orders(host, int(port), VALID_REQUESTS // CLIENTS, tally), range(CLIENTS)))
 
-    statuses = sum(results, Counter())
-    assert statuses == Counter({201: VALID_REQUESTS})
+    assert tally.counts == Counter({201: VALID_REQUESTS})
 
 
-def test_sigterm_under_load_lets_in_flight_requests_finish(order_service: BakedService) -> None:
+# gunicorn.conf.py as the service ships it, plus a probe: each worker writes to the log when it begins a request
+# (its headers are read, its body not yet), with its process id.
+PROBED_CONFIG = """
+import os
+from pathlib import Path
+
+exec(compile(Path("gunicorn.conf.py").read_text(), "gunicorn.conf.py", "exec"))
+_service_pre_request = globals().get("pre_request")
+
+
+def pre_request(worker, req):
+    os.write(2, f"probe: worker {os.getpid()} began {req.method} {req.path}\\n".encode())
+    if _service_pre_request is not None:
+        _service_pre_request(worker, req)
+"""
+IN_FLIGHT_BEGAN = re.compile(r"probe: worker (\d+) began POST /api/order")
+CLOSED_BY_SHUTDOWN = ConnectionError  # refused, reset, broken pipe, or closed before the status line
+
+
+def wait_for_log(log: Path, pattern: re.Pattern[str], timeout: float = 60) -> re.Match[str]:
+    """Wait until a line of the server's log matches ``pattern``; fail showing the log if none does in time."""
+    deadline = time.monotonic() + timeout
+    while not (match := pattern.search(content := log.read_text(errors="replace"))):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the server never logged {pattern.pattern!r}:\n{content[-5000:]}")
+        time.sleep(0.05)
+    return match
+
+
+def sleeps_and_wakeups(pid: int) -> tuple[str, int] | None:
+    """A process's scheduler state (S: asleep, waiting) and how often it went to sleep; None once it is gone.
+
+    A worker blocked reading a request body sleeps; a signal wakes it (its handler runs, the read resumes, it sleeps
+    again), which the kernel counts. gunicorn's sync worker acts on SIGTERM only once the read returns.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return None
+    fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+    return fields["State"].split()[0], int(fields["voluntary_ctxt_switches"])
+
+
+def test_sigterm_under_load_lets_in_flight_requests_finish(order_service: BakedService, tmp_path: Path) -> None:
     port = free_port()
-    env = clean_environment({"ORDER_MANAGER_HOST": "127.0.0.1", "ORDER_MANAGER_PORT": str(port)})
-    gunicorn = subprocess.Popen(
-        [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", "order_manager.wsgi:app"],
-        cwd=order_service.path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    config, log = tmp_path / "gunicorn_probed.conf.py", tmp_path / "server.log"
+    config.write_text(PROBED_CONFIG)
+    env = clean_environment(
+        {"ORDER_MANAGER_HOST": "127.0.0.1", "ORDER_MANAGER_PORT": str(port), "ORDER_MANAGER_WORKERS": "2"}
     )
+    with log.open("wb") as output:
+        gunicorn = subprocess.Popen(
+            [".venv/bin/gunicorn", "--config", str(config), "order_manager.wsgi:app"],
+            cwd=order_service.path, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    tally = StatusTally()
+    closed_by_shutdown: Counter[str] = Counter()
+    stop, signalled = threading.Event(), threading.Event()
+
+    def keep_posting() -> None:
+        """Load until told to stop; the connection closing after the signal is expected, any other error fails."""
+        while not stop.is_set():
+            try:
+                post_orders("127.0.0.1", port, 20, tally)
+            except CLOSED_BY_SHUTDOWN as error:
+                if not signalled.is_set():
+                    raise  # a connection lost while the server is up is a failure, not shutdown
+                closed_by_shutdown[type(error).__name__] += 1
+                time.sleep(0.01)
+
+    pool = ThreadPoolExecutor(4)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}/healthz", gunicorn)
-        # A request whose body is still arriving when SIGTERM comes: a worker is busy with it.
-        in_flight = socket.create_connection(("127.0.0.1", port), timeout=15)
+        # A request whose body is still arriving when SIGTERM comes: a worker has begun it and waits for the rest.
+        in_flight = socket.create_connection(("127.0.0.1", port), timeout=30)
         head = (
             "POST /api/order HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(BODY)}\r\n\r\n"
         )
         in_flight.sendall(head.encode() + BODY[:5])
-        time.sleep(0.3)
+        busy_worker = int(wait_for_log(log, IN_FLIGHT_BEGAN).group(1))
 
-        # Load from other clients while the signal arrives.
-        outcomes: Counter[str] = Counter()
-        stop = threading.Event()
-
-        def keep_posting() -> None:
-            while not stop.is_set():
-                try:
-                    statuses = post_orders("127.0.0.1", port, 20)
-                    outcomes.update(str(status) for status in statuses.elements())
-                except (ConnectionRefusedError, ConnectionResetError, httpclient.RemoteDisconnected):
-                    outcomes["connection closed by shutdown"] += 1  # no listener any more: expected after SIGTERM
-                    time.sleep(0.01)
-
-        clients = [threading.Thread(target=keep_posting) for _ in range(4)]
-        for client in clients:
-            client.start()
-        time.sleep(0.5)
+        # Load from other clients while the signal arrives: wait until it is being served.
+        clients = [pool.submit(keep_posting) for _ in range(4)]
+        deadline = time.monotonic() + 60
+        while tally.total() < 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answered_before_signal = tally.total()
+        while (before := sleeps_and_wakeups(busy_worker)) is not None and before[0] != "S":
+            time.sleep(0.01)  # until the busy worker is asleep, waiting for the rest of the body
+        signalled.set()
         os.kill(gunicorn.pid, signal.SIGTERM)
-        time.sleep(0.5)
-        in_flight.sendall(BODY[5:])  # the rest of the body, after the signal
-        reply = b""
-        while chunk := in_flight.recv(65536):  # gunicorn closes the connection after answering, as it shuts down
-            reply += chunk
-        in_flight.close()
-        stop.set()
-        for client in clients:
-            client.join()
 
-        assert gunicorn.wait(timeout=60) == 0
+        # The server's side, before the body is complete: gunicorn logs that it handles the signal, and the busy
+        # worker is woken by it (or is gone: a server that kills its workers).
+        wait_for_log(log, re.compile("Handling signal: term"))
+        deadline = time.monotonic() + 60
+        while (now := sleeps_and_wakeups(busy_worker)) is not None and before is not None and now[1] == before[1]:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.01)
+        worker_woken_before_body = before is not None and now is not None and now[1] > before[1]
+        log_before_body = log.read_text(errors="replace")
+        reply = b""
+        try:
+            in_flight.sendall(BODY[5:])
+            while chunk := in_flight.recv(65536):  # gunicorn closes the connection after answering, as it stops
+                reply += chunk
+        except OSError as error:
+            reply += f" [{error!r}]".encode()
+        finally:
+            in_flight.close()
+        exit_code = gunicorn.wait(timeout=60)
     finally:
+        stop.set()
+        pool.shutdown(wait=True)
         if gunicorn.poll() is None:
             gunicorn.kill()
             gunicorn.wait()
+    server_log = log.read_text(errors="replace")
 
-    assert reply.startswith(b"HTTP/1.1 201"), reply
+    assert reply.startswith(b"HTTP/1.1 201"), f"the request in flight was dropped: {reply!r}\n{server_log[-5000:]}"
     assert b"Order created, discount is" in reply
-    answered = {status: n for status, n in outcomes.items() if status.isdigit()}
-    assert answered.get("201", 0) > 0
-    assert set(answered) == {"201"}, f"responses other than 201 during shutdown: {outcomes}"
+    assert "Handling signal: term" in log_before_body
+    assert worker_woken_before_body, f"worker {busy_worker} was not woken by the signal before the body was complete"
+    assert f"Worker exiting (pid: {busy_worker})" in server_log, server_log[-5000:]  # exited itself, not killed
+    assert exit_code == 0, server_log[-5000:]
+    for client in clients:
+        client.result()  # re-raises any error of a client thread other than the connection closing at shutdown
+    assert answered_before_signal >= 50, f"too little load before the signal: {tally.counts}"
+    assert set(tally.counts) == {201}, f"responses other than 201 during shutdown: {tally.counts}, {closed_by_shutdown}"
