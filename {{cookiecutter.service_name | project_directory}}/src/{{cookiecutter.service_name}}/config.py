@@ -5,7 +5,9 @@ One place reads the environment; the app factory and gunicorn.conf.py both take 
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -27,6 +29,26 @@ def _integer(env: Mapping[str, str], name: str, default: int, minimum: int, maxi
     if not minimum <= value <= maximum:
         raise ConfigError(f"{ENV_PREFIX}{name}={value} is out of range; use {minimum} to {maximum}")
     return value
+
+
+# A DNS name (RFC 1123 labels); its last label is not all digits, so a mistyped IPv4 address is not taken for one.
+_HOST_NAME = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
+
+
+def _host(env: Mapping[str, str], default: str) -> str:
+    raw = env.get(ENV_PREFIX + "HOST", "").strip()
+    if raw == "":
+        return default
+    try:
+        return str(ipaddress.ip_address(raw))
+    except ValueError:
+        pass
+    if len(raw) > 253 or not _HOST_NAME.fullmatch(raw):
+        raise ConfigError(
+            f"{ENV_PREFIX}HOST={raw!r} is not an IP address or host name; use an address such as 0.0.0.0, "
+            "127.0.0.1 or :: (no port, no brackets), or a name such as localhost"
+        )
+    return raw
 
 
 _TRUE = ("1", "true", "yes", "on")
@@ -73,7 +95,7 @@ class Settings:
                 f"{ENV_PREFIX}LOG_LEVEL={log_level!r} is not a log level; use DEBUG, INFO, WARNING, ERROR or CRITICAL"
             )
         return cls(
-            host=env.get(ENV_PREFIX + "HOST", cls.host),
+            host=_host(env, cls.host),
             port=_integer(env, "PORT", cls.port, 1, 65535),
             workers=_integer(env, "WORKERS", cls.workers, 1, 64),
             threads=_integer(env, "THREADS", cls.threads, 1, 64),
