@@ -126,8 +126,14 @@ def baked(cookies_session: Any) -> Any:
 
 
 @contextmanager
-def serving(service: BakedService, command: list[str] | None = None) -> Iterator[str]:
-    """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port; yield the base URL; stop what was started."""
+def serving(
+    service: BakedService, command: list[str] | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port; yield the base URL; stop what was started.
+
+    ``settings``: more of the service's variables, without their prefix (``{"ACCESS_LOG": "true"}``).
+    The server's output is in ``serve.log`` in the service's directory.
+    """
     port = free_port()
     prefix = service.name.upper()
     env = clean_environment(
@@ -136,6 +142,7 @@ def serving(service: BakedService, command: list[str] | None = None) -> Iterator
             f"{prefix}_PORT": str(port),
             f"{prefix}_WORKERS": "2",
             f"{prefix}_MAX_CONTENT_LENGTH": str(MAX_CONTENT_LENGTH),
+            **{f"{prefix}_{name}": value for name, value in (settings or {}).items()},
         }
     )
     with (

@@ -16,6 +16,7 @@ from support import LOCK_FILES, bom_packages, locked_runtime_packages
 
 pytestmark = pytest.mark.install
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Each manager once, across all three Python versions.
 MANAGER_PYTHON = [("poetry", "3.12"), ("pip", "3.11"), ("uv", "3.13")]
 
@@ -137,3 +138,29 @@ def test_make_sbom_lists_the_locked_runtime_packages_with_their_hashes(installed
     assert {name: version for name, (version, _) in bom.items()} == {n: v for n, (v, _) in locked.items()}
     for name, (_, hashes) in locked.items():
         assert hashes and bom[name][1] == hashes, f"{name}: the bill of materials lost the lock's hashes"
+
+
+@pytest.mark.parametrize("access_log", ["false", "true"], ids=["access-log-off", "access-log-on"])
+def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(baked: Any, access_log: str) -> None:
+    service = baked(dependency_manager="uv", python_version="3.13", _lock_dependencies=True)
+    service.install()
+    # gunicorn as the image runs it (make would add its own line when stopped).
+    gunicorn = [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.wsgi:app"]
+    with serving(service, gunicorn, {"ACCESS_LOG": access_log}) as url:
+        assert http("POST", url + "/api/order", b"{}", "application/json").status == 201
+    lines = (service.path / "serve.log").read_text().splitlines()
+
+    entries = []
+    for line in lines:
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            pytest.fail(f"a log line that is not JSON: {line!r}")
+    assert all(isinstance(entry, dict) for entry in entries), lines
+    assert all(entry["level"] in LOG_LEVELS and isinstance(entry["message"], str) for entry in entries), lines
+    assert any("Listening at: http://127.0.0.1:" in entry["message"] for entry in entries), lines  # gunicorn's own
+    access = [entry["message"] for entry in entries if "POST /api/order" in entry["message"]]
+    if access_log == "true":
+        assert len(access) == 1 and " 201 " in access[0], lines
+    else:
+        assert access == [], lines
