@@ -84,13 +84,14 @@ def test_the_openapi_document_is_served(base_url: str) -> None:
     assert set(document["paths"]) == {"/api/order", "/healthz", "/readyz", "/metrics"}
 
 
-def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(base_url: str) -> None:
+def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(base_url: str, tmp_path: Path) -> None:
     # Every check: 5xx, status codes, content types, headers and bodies against the schema, negative data
     # rejected, positive data accepted, unsupported methods answered 405. A fixed seed keeps CI repeatable.
+    # It runs in a directory of its own: schemathesis writes its cache (.schemathesis/) where it runs.
     result = subprocess.run(
         [str(TOOLS_BIN / "uv"), "tool", "run", "--quiet", "--from", SCHEMATHESIS, "st", "run",
          base_url + "/openapi.json", "--checks", "all", "--max-examples", "100", "--seed", "20261125"],
-        capture_output=True, text=True, check=False, timeout=600, env=clean_environment(),
+        capture_output=True, text=True, check=False, timeout=600, env=clean_environment(), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout
