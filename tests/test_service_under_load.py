@@ -194,7 +194,10 @@ def test_sigterm_under_load_lets_in_flight_requests_finish(order_service: BakedS
         while tally.total() < 50 and time.monotonic() < deadline:
             time.sleep(0.05)
         answered_before_signal = tally.total()
+        deadline = time.monotonic() + 60
         while (before := sleeps_and_wakeups(busy_worker)) is not None and before[0] != "S":
+            if time.monotonic() > deadline:
+                pytest.fail(f"worker {busy_worker} never waited for the rest of the body: {before}")
             time.sleep(0.01)  # until the busy worker is asleep, waiting for the rest of the body
         signalled.set()
         os.kill(gunicorn.pid, signal.SIGTERM)
