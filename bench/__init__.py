@@ -23,9 +23,10 @@ Every command is the service's own ``make`` verb, run with the environment a use
 pip configuration of this machine, the template's tools on PATH. Each run, managers take turns, so that drift in
 the machine or the network spreads over all three:
 
-- lock: the lock file(s) removed, ``make lock`` with an empty cache directory (every tool's cache variable points
-  into a new empty directory); then the lock removed again and ``make lock`` with the cache the first lock left.
-  Without the removal, ``uv lock`` only checks an existing lock and Poetry keeps its pins.
+- lock: the lock file(s) and ``.venv`` removed, ``make lock`` with an empty cache directory (every tool's cache
+  variable points into a new empty directory); then both removed again and ``make lock`` with the cache the first
+  lock left. Without the removal, ``uv lock`` only checks an existing lock and Poetry keeps its pins; pip's
+  ``make lock`` makes ``.venv`` with pip-tools first when there is none, so every run starts without one.
 - install: ``.venv`` removed, ``make install`` with an empty cache, then again with the cache it filled.
 - image: ``make docker-build`` with ``--no-cache --network host`` (the base image present); then one line
   appended to ``src/order_manager/api.py`` and ``make docker-build`` again with the cache; the runtime image's

@@ -195,13 +195,15 @@ def cache_environment(cache_dir: Path) -> dict[str, str]:
 
 
 def measure_lock(service: Service, this: Run) -> dict[str, float]:
-    """Resolve from scratch twice: with an empty cache, then with the cache the first lock left."""
+    """Resolve from scratch twice, as in a fresh checkout: with an empty cache, then with the cache the first left."""
     cache = this.fresh_cache(service, "lock")
     figures = {}
     for key in ("lock_cold", "lock_warm"):
         # Without its lock file a tool resolves everything; with one, uv only checks it and Poetry keeps its pins.
         for name in LOCK_FILES[service.manager]:
             (service.path / name).unlink(missing_ok=True)
+        # pip's `make lock` first makes .venv with pip-tools when there is none: the same work in every run.
+        shutil.rmtree(service.path / ".venv", ignore_errors=True)
         figures[key], _ = make(service, "lock", env=cache_environment(cache), PYTHON=this.python)
     shutil.rmtree(cache)
     return figures
