@@ -28,8 +28,13 @@ MANAGERS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["dependency_manager"])
 # The lock files each dependency manager writes, as `make lock` leaves them.
 LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
 
-# Settings of the machine running the suite that a generated service's commands must not inherit.
-HIDDEN_VARIABLES = ("VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL")
+# Settings of the machine running the suite that a generated service's commands must not inherit. The make
+# variables come from the template's own `make test`: a service's make would print "make[1]: Entering directory"
+# into its logs and take the suite's command-line variables (PYTEST_ARGS=...) as its own.
+HIDDEN_VARIABLES = (
+    "VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL",
+    "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES",
+)  # fmt: skip
 
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
