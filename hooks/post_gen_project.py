@@ -26,6 +26,7 @@ ANSWERS = json.loads(
         "python_version": cookiecutter.python_version,
         "use_discount_calculator": cookiecutter.use_discount_calculator,
         "discount_calculator_path": cookiecutter.discount_calculator_path,
+        "use_opentelemetry": cookiecutter.use_opentelemetry,
         "include_kubernetes": cookiecutter.include_kubernetes,
         "include_ci_workflow": cookiecutter.include_ci_workflow,
         "lock_dependencies": cookiecutter._lock_dependencies,
@@ -48,6 +49,7 @@ FILES_BY_DEPENDENCY_MANAGER = {
     "uv": [],
 }
 FILES_BY_OPTION = {
+    "use_opentelemetry": [f"src/{ANSWERS['service_name']}/tracing.py", "tests/test_tracing.py"],
     "include_kubernetes": ["deploy"],
     "include_ci_workflow": [".github"],
 }

@@ -26,6 +26,7 @@ ANSWERS = json.loads(
         "use_discount_calculator": cookiecutter.use_discount_calculator,
         "discount_calculator_path": cookiecutter.discount_calculator_path,
         "package_index_url": cookiecutter.package_index_url,
+        "use_opentelemetry": cookiecutter.use_opentelemetry,
         "include_kubernetes": cookiecutter.include_kubernetes,
         "include_ci_workflow": cookiecutter.include_ci_workflow,
     } | tojson }}"""
@@ -42,7 +43,7 @@ DERIVED = json.loads(
 # The choices (license, dependency_manager, python_version) are not checked here: cookiecutter refuses a value
 # outside cookiecutter.json's list, from the prompt, the command line and extra_context alike, before any hook
 # (a replay file holds answers cookiecutter has already checked).
-BOOLEAN_ANSWERS = ("use_discount_calculator", "include_kubernetes", "include_ci_workflow")
+BOOLEAN_ANSWERS = ("use_discount_calculator", "use_opentelemetry", "include_kubernetes", "include_ci_workflow")
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 PORT = re.compile(r"[1-9][0-9]{3,4}")
 RELATIVE_PATH = re.compile(r"(?:[A-Za-z0-9._-]+/)*[A-Za-z0-9._-]+/?")
@@ -57,6 +58,9 @@ RESERVED_NAMES = frozenset({
     "gunicorn", "health", "itsdangerous", "jinja2", "logging_config", "markupsafe", "metrics", "mypy", "openapi",
     "packaging", "pip", "prometheus_client", "pytest", "request_id", "ruff", "setuptools", "src", "test", "tests",
     "werkzeug", "wsgi",
+    # With use_opentelemetry: the SDK, the exporter and what they bring.
+    "certifi", "charset_normalizer", "google", "idna", "importlib_metadata", "opentelemetry", "requests",
+    "tracing", "typing_extensions", "urllib3", "wrapt", "zipp",
 })
 # fmt: on
 EXAMPLE_NAME = {"service_name": "order_manager", "resource_name": "order"}

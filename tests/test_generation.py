@@ -25,6 +25,7 @@ COMBINATIONS: list[dict[str, Any]] = (
             "use_discount_calculator": index % 2 == 0,
             # The internal package needs a source: here a private index (the monorepo path is covered below).
             "package_index_url": "https://pypi.example.com/simple/" if index % 2 == 0 else "",
+            "use_opentelemetry": index % 2 == 1,
             "include_kubernetes": index % 3 != 1,
             "include_ci_workflow": index % 3 != 2,
             "license": ("MIT", "Apache-2.0", "Proprietary")[index % 3],

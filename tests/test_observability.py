@@ -2,7 +2,9 @@
 
 Under `make serve` with three gunicorn workers: the request histogram at /metrics counts exactly the requests
 sent, whichever worker answers and after a worker is killed with SIGKILL; client errors are counted with their
-status; `X-Request-ID` is echoed, created or replaced, and written in the JSON log lines of its request.
+status; `X-Request-ID` is echoed, created or replaced, and written in the JSON log lines of its request. With
+`use_opentelemetry=yes`, a real OTLP/HTTP receiver on 127.0.0.1 gets the span that continues an incoming
+`traceparent`, and a collector that never answers does not hold up a single request.
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ import json
 import os
 import re
 import signal
+import socket
+import threading
 import time
+import tomllib
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 
 from conftest import BakedService, HttpResponse, http
 from support import LOCK_FILES, clean_environment, free_port, process_group, request_counts, wait_until_answers
@@ -277,3 +287,148 @@ def test_the_lock_holds_no_opentelemetry_unless_chosen(installed: BakedService) 
         assert "prometheus-client" in text or "prometheus_client" in text
         assert "opentelemetry" not in text
     assert not (installed.path / "src" / installed.name / "tracing.py").exists()
+
+
+# --- OpenTelemetry ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OtlpReceiver:
+    """A real OTLP/HTTP receiver on 127.0.0.1: decodes each ExportTraceServiceRequest and keeps its spans."""
+
+    url: str
+    spans: list[dict[str, str]] = field(default_factory=list)
+
+    def wait_for_span(self, trace_id: str, timeout: float = 30) -> dict[str, str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for span in list(self.spans):
+                if span["trace_id"] == trace_id:
+                    return span
+            time.sleep(0.1)
+        raise AssertionError(f"no span of trace {trace_id} arrived within {timeout} s; got {self.spans}")
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            request = ExportTraceServiceRequest()
+            request.ParseFromString(body)
+            for resource_spans in request.resource_spans:
+                attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        receiver.spans.append(
+                            {
+                                "path": self.path,
+                                "content_type": self.headers["Content-Type"],
+                                "service": attributes.get("service.name", ""),
+                                "name": span.name,
+                                "trace_id": span.trace_id.hex(),
+                                "span_id": span.span_id.hex(),
+                                "parent_span_id": span.parent_span_id.hex(),
+                            }
+                        )
+            reply = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module", params=MANAGER_PYTHON, ids=MANAGER_IDS)
+def traced(request: pytest.FixtureRequest, baked: Any) -> BakedService:
+    manager, python = request.param
+    service: BakedService = baked(
+        dependency_manager=manager, python_version=python, use_opentelemetry=True, _lock_dependencies=True
+    )
+    service.install()
+    return service
+
+
+@pytest.mark.install
+def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receiver(
+    traced: BakedService, otlp_receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    with serve(traced, tmp_path, **otel) as served:
+        response = call(
+            served.url + "/api/order", {"traceparent": f"00-{trace_id}-{parent_id}-01"}, method="POST", body=JSON_BODY
+        )
+        assert response.status == 201
+        span = otlp_receiver.wait_for_span(trace_id)
+        logged = served.wait_for_log(lambda entry: entry.get("trace_id") == trace_id)
+
+    assert span["parent_span_id"] == parent_id
+    assert span["service"] == traced.name  # OTEL_SERVICE_NAME's default
+    assert (span["path"], span["content_type"]) == ("/v1/traces", "application/x-protobuf")
+    assert "/api/order" in span["name"]
+    assert logged["span_id"] == span["span_id"]
+    assert logged["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.install
+def test_the_lock_holds_opentelemetry_when_chosen_and_the_service_stays_green(traced: BakedService) -> None:
+    for name in LOCK_FILES[traced.answers["dependency_manager"]]:
+        assert "opentelemetry-sdk" in (traced.path / name).read_text().lower().replace("_", "-")
+    assert " passed" in traced.make("test")
+    traced.make("lint")
+
+
+@pytest.mark.install
+def test_a_collector_that_never_answers_holds_up_no_request(baked: Any, tmp_path: Path) -> None:
+    service: BakedService = baked(
+        dependency_manager="uv", python_version="3.13", use_opentelemetry=True, _lock_dependencies=True
+    )
+    service.install()
+    # Connections to it are accepted by the kernel (backlog) and never answered: an export on the request path
+    # would hold each request for the exporter's timeout (30 s here), beyond the client's 10 s.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    otel = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "30",
+        # Workers stuck in a last export at exit are killed after 2 s rather than 30.
+        "ORDER_MANAGER_GRACEFUL_TIMEOUT": "2",
+    }
+    try:
+        with serve(service, tmp_path, **otel) as served:
+            for _ in range(20):
+                assert http("POST", served.url + "/api/order", *JSON_BODY).status == 201
+    finally:
+        silent.close()
+
+
+def test_opentelemetry_appears_only_when_chosen(baked: Any) -> None:
+    for chosen in (False, True):
+        service: BakedService = baked(dependency_manager="uv", use_opentelemetry=chosen)
+        tracing = service.path / "src" / service.name / "tracing.py"
+        dependencies = tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["dependencies"]
+        code = "\n".join(p.read_text() for p in service.files() if p.suffix == ".py")
+
+        assert tracing.exists() is chosen
+        assert (service.path / "tests" / "test_tracing.py").exists() is chosen
+        assert any(d.startswith("opentelemetry-sdk") for d in dependencies) is chosen
+        assert ("from opentelemetry" in code) is chosen
+        assert ("post_fork" in (service.path / "gunicorn.conf.py").read_text()) is chosen

@@ -71,6 +71,15 @@ def child_exit(server: Arbiter, worker: Worker) -> None:
 def on_exit(server: Arbiter) -> None:
     if _settings.metrics and not _settings.metrics_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+{%- if cookiecutter.use_opentelemetry %}
+
+
+def post_fork(server: Arbiter, worker: Worker) -> None:
+    """OpenTelemetry starts in each worker: its exporter thread would not survive the fork from the master."""
+    from {{ cookiecutter.service_name }}.tracing import start_tracing
+
+    start_tracing()
+{%- endif %}
 
 
 logger_class = _Logger

@@ -11,6 +11,9 @@ from {{ cookiecutter.service_name }}.health import health
 from {{ cookiecutter.service_name }}.metrics import register_metrics
 from {{ cookiecutter.service_name }}.openapi import openapi
 from {{ cookiecutter.service_name }}.request_id import register_request_ids
+{%- if cookiecutter.use_opentelemetry %}
+from {{ cookiecutter.service_name }}.tracing import instrument
+{%- endif %}
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -23,6 +26,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.metrics:
         register_metrics(app)  # first, so that its timer covers the other hooks
     register_request_ids(app)
+{%- if cookiecutter.use_opentelemetry %}
+    instrument(app)
+{%- endif %}
     app.register_blueprint(api, url_prefix="/api")
     app.register_blueprint(health)
     app.register_blueprint(openapi)
