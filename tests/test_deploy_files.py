@@ -52,9 +52,10 @@ def dockerfile_service(request: pytest.FixtureRequest, baked: Any) -> BakedServi
     )
 
 
-@pytest.fixture(scope="module")
-def kubernetes_service(baked: Any) -> BakedService:
-    return baked(include_kubernetes=True)
+@pytest.fixture(scope="module", params=[False, True], ids=["without-traces", "with-traces"])
+def kubernetes_service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
+    # With traces, the Deployment names the collector and the NetworkPolicy opens egress to it.
+    return baked(include_kubernetes=True, use_opentelemetry=request.param)
 
 
 def test_every_dockerfile_passes_hadolint_without_ignores(dockerfile_service: BakedService) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import TEMPLATE_DIR, BakedService, clean_environment, free_port, http
-from support import MANAGERS, wait_until_answers
+from support import MANAGERS, request_counts, wait_until_answers
 
 pytestmark = pytest.mark.docker
 
@@ -148,6 +148,22 @@ def test_the_container_serves_with_a_read_only_root_file_system(container: tuple
     assert http("GET", base_url + "/readyz").status == 200
 
 
+def test_metrics_work_with_a_read_only_root_file_system_and_without_opentelemetry(
+    image: BuiltImage, container: tuple[str, str]
+) -> None:
+    container_id, base_url = container
+    resource = image.service.answers["resource_name"]
+    key = ("POST", f"/api/{resource}", "201")
+    before = request_counts(base_url).get(key, 0)
+    for _ in range(3):
+        assert http("POST", f"{base_url}/api/{resource}", b"{}", "application/json").status == 201
+
+    assert request_counts(base_url)[key] - before == 3
+    # The default answer (no) leaves OpenTelemetry out of the image altogether.
+    probe = "import importlib.util; print(importlib.util.find_spec('opentelemetry'))"
+    assert docker("exec", container_id, "python", "-c", probe) == "None"
+
+
 def test_the_runtime_image_holds_no_poetry_no_uv_and_no_pip_cache(image: BuiltImage) -> None:
     probe = (
         "import glob, json, shutil; print(json.dumps([shutil.which('poetry'), shutil.which('uv'), "
@@ -224,5 +240,7 @@ def test_the_example_system_runs_under_docker_compose(docker_engine: None, examp
         user = http("POST", f"http://127.0.0.1:{ports['user']}/api/user", b"{}", "application/json").json()
         assert order["message"] == f"Order created, discount is {order['discount']}."
         assert user == {"message": "User created"}
+        # Each service's metrics directory is the tmpfs the compose file gives it (the root file system is read-only).
+        assert request_counts(f"http://127.0.0.1:{ports['order']}")[("POST", "/api/order", "201")] == 1
     finally:
         run(*compose, "down", "--rmi", "local", "--timeout", "5")
