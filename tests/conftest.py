@@ -253,6 +253,10 @@ MIRRORED_REQUIREMENTS = [
     "uv_build>=0.8,<1",
     "poetry-core>=2.1,<3",
     "pip-tools>=7.4",
+    # `make update`: cruft and its merge driver's libraries, with everything they depend on.
+    "cruft>=2.16,<3",
+    "packaging>=24",
+    "tomlkit>=0.13",
     # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
     "colorama",
 ]
