@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
+import time
+import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import TEMPLATE_DIR, TOOLS_BIN, BakedService
-from support import LOCK_FILES, clean_environment
+from conftest import SHARED_PACKAGE_DIR, TEMPLATE_DIR, TOOLS_BIN, BakedService, python_executable
+from support import LOCK_FILES, MANAGERS, clean_environment
+from test_docker import docker_engine  # noqa: F401  (skips, or fails in CI, without a Docker engine)
 
 pytestmark = pytest.mark.update
 
@@ -92,3 +98,430 @@ def test_cruft_create_generates_and_its_own_record_stands(tmp_path: Path) -> Non
     assert record["commit"] == git("rev-parse", "HEAD", cwd=TEMPLATE_DIR)
     # cruft's own record keeps the full context it rendered with, _extensions included; the hook's would not.
     assert "_extensions" in record["context"]["cookiecutter"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The template moves on; services generated before it update with `make update`.
+
+TEAM_DEPENDENCY = "six"  # what each team adds with its own tool
+TEMPLATE_DEPENDENCY = "cachetools"  # what the template adds, as a runtime dependency
+SERVICE_TEMPLATE = "{{cookiecutter.service_name | project_directory}}"
+CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+CHANGELOG_ENTRY = "- Services depend on cachetools. **After updating:** `make install`."
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Team",
+    "GIT_AUTHOR_EMAIL": "team@example.com",
+    "GIT_COMMITTER_NAME": "Team",
+    "GIT_COMMITTER_EMAIL": "team@example.com",
+}
+
+
+def run_in(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        command, cwd=cwd, env=clean_environment(IDENTITY), capture_output=True, text=True, timeout=900, check=False
+    )
+    if check and result.returncode != 0:
+        pytest.fail(f"`{' '.join(command)}` failed in {cwd} ({result.returncode}):\n{result.stdout[-3000:]}\n"
+                    f"{result.stderr[-3000:]}")  # fmt: skip
+    return result
+
+
+def commit_all(repo: Path, message: str) -> None:
+    run_in(repo, "git", "add", "-A")
+    run_in(repo, "git", "commit", "--quiet", "-m", message)
+
+
+def replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{path.name} no longer has {old!r}; adapt the template's move in test_update.py"
+    path.write_text(text.replace(old, new, 1))
+
+
+@dataclass
+class MovingTemplate:
+    """A git clone of this template (its working tree as it is) that moves on by one commit, once."""
+
+    path: Path
+    before: str
+    after: str = ""
+
+    def move_on(self) -> str:
+        """One commit that adds a file, changes a line, removes a file, adds a runtime dependency and changes a
+        Dockerfile line, with its CHANGELOG entry."""
+        if not self.after:
+            service = self.path / SERVICE_TEMPLATE
+            (service / "SECURITY.md").write_text("# Security\n\nReport a vulnerability to the owning team.\n")
+            replace_once(service / ".gitignore", ".venv/\n", "/.venv/\n")
+            (service / "LICENSE").unlink()
+            replace_once(
+                service / "pyproject.toml",
+                '    "gunicorn>=23,<24",\n',
+                f'    "gunicorn>=23,<24",\n    "{TEMPLATE_DEPENDENCY}>=5",\n',
+            )
+            replace_once(
+                service / "requirements.in", "gunicorn>=23,<24\n", f"gunicorn>=23,<24\n{TEMPLATE_DEPENDENCY}>=5\n"
+            )
+            replace_once(service / "Dockerfile", "WORKDIR /build\n", "WORKDIR /opt/build\n")
+            replace_once(self.path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CHANGELOG_ENTRY}\n")
+            commit_all(self.path, "Move on")
+            self.after = git("rev-parse", "HEAD", cwd=self.path)
+        return self.after
+
+
+@dataclass
+class TeamService:
+    """A service generated from the template before it moved on, in its own git repository."""
+
+    path: Path
+    repo: Path
+    manager: str
+    shared: bool
+
+    def make(self, *arguments: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_in(self.path, "make", *arguments, check=check)
+
+    def install(self) -> None:
+        self.make("install", f"PYTHON={python_executable('3.12')}")
+
+    def snapshot(self) -> dict[str, str]:
+        """Every file of the repository but .git and .venv, with its content, and git's view of the tree."""
+        files = {
+            str(path.relative_to(self.repo)): path.read_text(errors="replace")
+            for path in self.repo.rglob("*")
+            if path.is_file() and not {".git", ".venv", "__pycache__", ".pytest_cache"} & set(path.parts)
+        }
+        files["git status"] = run_in(self.repo, "git", "status", "--porcelain").stdout
+        return files
+
+
+GENERATIONS = {
+    # name: (dependency manager, shared package by path, generated with)
+    **{
+        f"{m}-{'with' if s else 'without'}-shared-package": (m, s, "cookiecutter")
+        for m in MANAGERS
+        for s in (False, True)
+    },
+    "uv-cruft-create": ("uv", False, "cruft"),
+    "uv-collision": ("uv", False, "cookiecutter"),
+    "uv-dirty-tree": ("uv", False, "cookiecutter"),
+}
+
+
+def generate(template: Path, root: Path, manager: str, shared: bool, creator: str) -> TeamService:
+    """Generate and lock a service from ``template`` into ``root`` (a monorepo with the shared package when
+    ``shared``), and commit it as generated: the team's first commit."""
+    answers: dict[str, Any] = {"dependency_manager": manager, "python_version": "3.12"}
+    output = root
+    if shared:
+        shutil.copytree(SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "dist", "build"))  # fmt: skip
+        output = root / "services"
+        answers.update(use_discount_calculator=True, discount_calculator_path="../../libs/discount_calculator")
+    output.mkdir(parents=True, exist_ok=True)
+    if creator == "cruft":
+        run_in(
+            output,
+            str(TOOLS_BIN / "cruft"),
+            "create",
+            "--no-input",
+            "--extra-context",
+            json.dumps(answers),
+            str(template),
+        )
+    else:
+        run_in(
+            output,
+            str(TOOLS_BIN / "cookiecutter"),
+            "--no-input",
+            str(template),
+            *(f"{k}={v}" for k, v in answers.items()),
+        )
+    service = output / "order_manager"
+    repo = root if shared else service
+    run_in(repo, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(repo, "Generated from the template")
+    return TeamService(path=service, repo=repo, manager=manager, shared=shared)
+
+
+@pytest.fixture(scope="session")
+def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
+    root = tmp_path_factory.mktemp("template")
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=TEMPLATE_DIR)
+    for name in filter(None, listed.split("\0")):
+        source = TEMPLATE_DIR / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(root, "Before")
+    return MovingTemplate(path=root, before=git("rev-parse", "HEAD", cwd=root))
+
+
+@pytest.fixture(scope="session")
+def team_services(tmp_path_factory: pytest.TempPathFactory, moving_template: MovingTemplate) -> dict[str, TeamService]:
+    """Every service, generated before the template moves on; then the template moves on."""
+    services = {
+        name: generate(moving_template.path, tmp_path_factory.mktemp(name), *generation)
+        for name, generation in GENERATIONS.items()
+    }
+    moving_template.move_on()
+    return services
+
+
+def add_team_work(service: TeamService) -> None:
+    """The team changes code, adds a test, and adds a dependency with its own tool; then commits."""
+    api = service.path / "src" / "order_manager" / "api.py"
+    api.write_text(api.read_text() + '\n\nTEAM_NOTE = "kept through template updates"\n')
+    (service.path / "tests" / "test_team.py").write_text(
+        f'"""The team\'s own test, using the dependency it added."""\n\nimport {TEAM_DEPENDENCY}\n\n\n'
+        f"def test_the_teams_dependency_is_installed() -> None:\n    assert {TEAM_DEPENDENCY}.PY3\n"
+    )
+    if service.manager == "poetry":
+        run_in(service.path, "poetry", "add", "--quiet", TEAM_DEPENDENCY)
+    elif service.manager == "uv":
+        run_in(service.path, "uv", "add", "--quiet", TEAM_DEPENDENCY)
+    else:
+        requirements = service.path / "requirements.in"
+        requirements.write_text(requirements.read_text() + f"{TEAM_DEPENDENCY}>=1.16\n")
+        service.make("lock")
+    commit_all(service.repo, "Team work")
+
+
+@dataclass
+class Updated:
+    service: TeamService
+    output: str
+    template: MovingTemplate
+
+
+@pytest.fixture(scope="session")
+def updates(team_services: dict[str, TeamService], moving_template: MovingTemplate) -> Any:
+    """``updates(name)``: that service, after its team's work, updated with `make update` (once per session)."""
+    cache: dict[str, Updated] = {}
+
+    def get(name: str) -> Updated:
+        if name not in cache:
+            service = team_services[name]
+            service.install()
+            add_team_work(service)
+            started = time.monotonic()
+            result = service.make("update")
+            print(f"make update ({name}): {time.monotonic() - started:.1f} s")
+            cache[name] = Updated(service=service, output=result.stdout, template=moving_template)
+        return cache[name]
+
+    return get
+
+
+UPDATED = [name for name in GENERATIONS if name not in ("uv-collision", "uv-dirty-tree")]
+
+
+@pytest.fixture(scope="module", params=UPDATED)
+def updated(request: pytest.FixtureRequest, updates: Any) -> Updated:
+    return updates(request.param)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_records_the_new_template_commit(updated: Updated) -> None:
+    assert cruft_record(updated.service.path)["commit"] == updated.template.after
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_brings_every_template_change(updated: Updated) -> None:
+    path = updated.service.path
+    assert (path / "SECURITY.md").is_file()
+    assert not (path / "LICENSE").exists()
+    assert "/.venv/" in (path / ".gitignore").read_text().splitlines()
+    assert "WORKDIR /opt/build" in (path / "Dockerfile").read_text()
+    dependencies = "requirements.in" if updated.service.manager == "pip" else "pyproject.toml"
+    assert f"{TEMPLATE_DEPENDENCY}>=5" in (path / dependencies).read_text()
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_keeps_the_teams_code_and_dependency(updated: Updated) -> None:
+    path = updated.service.path
+    assert 'TEAM_NOTE = "kept through template updates"' in (path / "src" / "order_manager" / "api.py").read_text()
+    assert (path / "tests" / "test_team.py").is_file()
+    dependencies = "requirements.in" if updated.service.manager == "pip" else "pyproject.toml"
+    assert TEAM_DEPENDENCY in (path / dependencies).read_text()
+    for path in updated.service.repo.rglob("*"):
+        if path.is_file() and ".venv" not in path.parts and ".git" not in path.parts:
+            assert not CONFLICT_MARKER.search(path.read_text(errors="replace")), f"conflict markers in {path}"
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_prints_the_files_it_changed_and_the_changelog_entries(updated: Updated) -> None:
+    for name in ("SECURITY.md", "LICENSE", "Dockerfile", *LOCK_FILES[updated.service.manager]):
+        assert f"  {name}\n" in updated.output
+    assert CHANGELOG_ENTRY in updated.output
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_installs(updated: Updated) -> None:
+    service = updated.service
+    locks = "".join((service.path / name).read_text() for name in LOCK_FILES[service.manager])
+    for name in (TEAM_DEPENDENCY, TEMPLATE_DEPENDENCY):
+        assert f'name = "{name}"' in locks or f"\n{name}==" in locks, f"{name} is not in the lock"
+    service.install()
+    service.make("test")
+    probe = f"import {TEAM_DEPENDENCY}, {TEMPLATE_DEPENDENCY}"
+    run_in(service.path, ".venv/bin/python", "-c", probe)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_a_second_update_right_after_changes_nothing(updated: Updated) -> None:
+    before = updated.service.snapshot()
+
+    result = updated.service.make("update")
+
+    assert "Already up to date" in result.stdout
+    assert updated.service.snapshot() == before
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_a_colliding_edit_fails_the_update_names_the_file_and_keeps_both_lines(
+    team_services: dict[str, TeamService],
+) -> None:
+    service = team_services["uv-collision"]
+    service.install()
+    replace_once(service.path / "Dockerfile", "WORKDIR /build\n", "WORKDIR /srv/build\n")
+    commit_all(service.repo, "Team changes the line the template changes too")
+
+    result = service.make("update", check=False)
+
+    assert result.returncode != 0
+    assert "  Dockerfile  (conflict markers)" in result.stderr
+    assert "To finish:" in result.stderr
+    dockerfile = (service.path / "Dockerfile").read_text()
+    assert "WORKDIR /srv/build" in dockerfile and "WORKDIR /opt/build" in dockerfile
+    assert CONFLICT_MARKER.search(dockerfile)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_a_dirty_tree_is_refused_in_one_line_and_nothing_changes(team_services: dict[str, TeamService]) -> None:
+    service = team_services["uv-dirty-tree"]
+    service.install()
+    readme = service.path / "README.md"
+    readme.write_text(readme.read_text() + "\nWork in progress.\n")
+    before = service.snapshot()
+
+    result = service.make("update", check=False)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "uncommitted changes" in errors[0] and "commit or stash" in errors[0]
+    assert service.snapshot() == before
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_template_check_fails_naming_both_commits_while_behind(
+    team_services: dict[str, TeamService], moving_template: MovingTemplate
+) -> None:
+    service = team_services["uv-dirty-tree"]
+    service.install()
+
+    result = service.make("template-check", check=False)
+
+    assert result.returncode != 0
+    assert moving_template.before[:12] in result.stderr and moving_template.after[:12] in result.stderr
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_template_check_passes_once_updated(updates: Any) -> None:
+    updated = updates("uv-without-shared-package")
+    commit_all(updated.service.repo, "Update from the template")
+    result = updated.service.make("template-check")
+    assert "Up to date" in result.stdout
+
+
+@pytest.mark.docker
+@pytest.mark.network
+@pytest.mark.usefixtures("docker_engine")
+def test_the_image_still_builds_after_an_update(updates: Any) -> None:
+    updated = updates("uv-without-shared-package")  # one tool is enough
+    tag = f"template-update-test-{os.getpid()}:latest"
+    try:
+        updated.service.make("docker-build", f"IMAGE={tag}", "DOCKER_BUILD_FLAGS=--network host")
+    finally:
+        subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True, check=False)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The merge driver `make update` gives git: dependency lists as sets (offline, on the script a service carries).
+
+PYPROJECT = """[project]
+name = "svc"
+version = "0.1.0"
+dependencies = [
+    "flask>=3.1,<4",
+    "gunicorn>=23,<24",
+]
+
+[dependency-groups]
+dev = ["pytest>=8.3"]
+"""
+
+
+def merge(baked: Any, name: str, base: str, ours: str, theirs: str, tmp_path: Path) -> tuple[int, str, str]:
+    script = baked(dependency_manager="uv").path / "scripts" / "template_update.py"
+    paths = []
+    for side, text in (("base", base), ("ours", ours), ("theirs", theirs)):
+        (tmp_path / side).write_text(text)
+        paths.append(str(tmp_path / side))
+    result = subprocess.run(
+        [str(TOOLS_BIN / "python"), str(script), "merge-dependencies", *paths, name],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    return result.returncode, (tmp_path / "ours").read_text(), result.stderr
+
+
+def test_the_driver_merges_two_additions_after_the_same_line_and_the_templates_bounds(
+    baked: Any, tmp_path: Path
+) -> None:
+    ours = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",  # our server\n    "six>=1.17",\n')
+    ours = ours.replace('version = "0.1.0"', 'version = "0.2.0"')
+    theirs = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",\n    "cachetools>=5",\n')
+    theirs = theirs.replace("flask>=3.1,<4", "flask>=3.2,<4").replace('["pytest>=8.3"]', '["pytest>=9"]')
+
+    status, merged, _ = merge(baked, "pyproject.toml", PYPROJECT, ours, theirs, tmp_path)
+
+    assert status == 0
+    project = tomllib.loads(merged)["project"]
+    assert project["dependencies"] == ["flask>=3.2,<4", "gunicorn>=23,<24", "cachetools>=5", "six>=1.17"]
+    assert project["version"] == "0.2.0"
+    assert "# our server" in merged
+    assert tomllib.loads(merged)["dependency-groups"]["dev"] == ["pytest>=9"]
+
+
+def test_the_driver_applies_the_templates_removal_and_keeps_the_teams_entries(baked: Any, tmp_path: Path) -> None:
+    base = "flask>=3.1,<4\ngunicorn>=23,<24\nitsdangerous>=2\n"
+    ours = base + "six>=1.16\n"
+    theirs = "flask>=3.1,<4\ngunicorn>=23,<24\ncachetools>=5\n"
+
+    status, merged, _ = merge(baked, "requirements.in", base, ours, theirs, tmp_path)
+
+    assert status == 0
+    assert merged.splitlines() == ["flask>=3.1,<4", "gunicorn>=23,<24", "six>=1.16", "cachetools>=5"]
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.in"])
+def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(baked: Any, tmp_path: Path, name: str) -> None:
+    base = PYPROJECT if name == "pyproject.toml" else "flask>=3.1,<4\ngunicorn>=23,<24\n"
+    ours = base.replace("gunicorn>=23,<24", "gunicorn>=22,<24")
+    theirs = base.replace("gunicorn>=23,<24", "gunicorn>=23,<25")
+
+    status, merged, errors = merge(baked, name, base, ours, theirs, tmp_path)
+
+    assert status != 0
+    assert "gunicorn>=22,<24" in merged and "gunicorn>=23,<25" in merged
+    assert "gunicorn" in errors
