@@ -61,6 +61,9 @@ MEASUREMENTS = (
     Measurement("build", "image build from scratch (`--no-cache`)", "build\nfrom scratch", "s", "image", 1),
     Measurement("rebuild", "image rebuild after a code-only change", "rebuild after\ncode change", "s", "image", 1),
     Measurement("image_size_mb", f"runtime image over `{BASE_IMAGE}`", "image size", "MB", "image", 1),
+    Measurement(
+        "update", "update to a new template commit (`make update`), warm cache", "update\nwarm cache", "s", "local"
+    ),
 )
 LABELS = {m.key: m.label for m in MEASUREMENTS}
 
@@ -240,13 +243,55 @@ def measure_image(service: Service, this: Run) -> dict[str, float]:
     return {"build": build, "image_size_mb": size, "rebuild": rebuild}
 
 
+# A template commit that collides with nothing: a new file, and a new runtime dependency after gunicorn.
+NEW_FILE = ("SECURITY.md", "# Security\n\nReport a vulnerability to the owning team.\n")
+NEW_DEPENDENCY = {
+    "pyproject.toml": ('    "gunicorn>=23,<24",\n', '    "gunicorn>=23,<24",\n    "cachetools>=5",\n'),
+    "requirements.in": ("gunicorn>=23,<24\n", "gunicorn>=23,<24\ncachetools>=5\n"),
+}
+GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
+                "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}  # fmt: skip
+
+
+def moved_template(service: Service) -> Path:
+    """A clone of this template one commit ahead, which the service's .cruft.json then names; made once, with
+    the monorepo's git repository (`make update` merges with git)."""
+    clone = service.root / "template"
+    if clone.exists():
+        return clone
+    run(["git", "clone", "--quiet", str(TEMPLATE_DIR), str(clone)], service.root)
+    rendered = next(clone.glob("{{cookiecutter.service_name*"))
+    (rendered / NEW_FILE[0]).write_text(NEW_FILE[1])
+    for name, (before, after) in NEW_DEPENDENCY.items():
+        path = rendered / name
+        path.write_text(path.read_text().replace(before, after, 1))
+    run(["git", "add", "--all"], clone)
+    run(["git", "commit", "--quiet", "-m", "bench: the template moves on"], clone, GIT_IDENTITY)
+    record = service.path / ".cruft.json"
+    record.write_text(record.read_text().replace(f'"{TEMPLATE_DIR}"', f'"{clone}"'))
+    (service.root / ".gitignore").write_text("caches/\ntemplate/\n")
+    run(["git", "init", "--quiet"], service.root)
+    return clone
+
+
+def measure_update(service: Service, this: Run) -> dict[str, float]:
+    """`make update` to the moved template, on the lock and .venv the earlier steps left; then back again."""
+    moved_template(service)
+    run(["git", "add", "--all"], service.root)
+    run(["git", "commit", "--quiet", "--allow-empty", "-m", f"bench: {this.label}"], service.root, GIT_IDENTITY)
+    seconds, _ = make(service, "update", PYTHON=this.python)
+    run(["git", "reset", "--quiet", "--hard"], service.root)
+    run(["git", "clean", "--quiet", "-fd"], service.root)
+    return {"update": seconds}
+
+
 @dataclass(frozen=True)
 class Step:
     measure: Callable[[Service, Run], dict[str, float]]
     needs_docker: bool = False
 
 
-STEPS = (Step(measure_lock), Step(measure_install), Step(measure_image, needs_docker=True))
+STEPS = (Step(measure_lock), Step(measure_install), Step(measure_update), Step(measure_image, needs_docker=True))
 
 
 def measure_run(service: Service, this: Run, samples: dict[str, dict[str, list[float]]]) -> None:
