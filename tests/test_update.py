@@ -11,8 +11,8 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,7 @@ TEMPLATE_DEPENDENCY = "cachetools"  # what the template adds, as a runtime depen
 SERVICE_TEMPLATE = "{{cookiecutter.service_name | project_directory}}"
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 CHANGELOG_ENTRY = "- Services depend on cachetools. **After updating:** `make install`."
+PARALLEL = 3  # services generated or updated at a time
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Team",
     "GIT_AUTHOR_EMAIL": "team@example.com",
@@ -260,10 +261,13 @@ def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
 @pytest.fixture(scope="session")
 def team_services(tmp_path_factory: pytest.TempPathFactory, moving_template: MovingTemplate) -> dict[str, TeamService]:
     """Every service, generated before the template moves on; then the template moves on."""
-    services = {
-        name: generate(moving_template.path, tmp_path_factory.mktemp(name), *generation)
-        for name, generation in GENERATIONS.items()
-    }
+    # Generating is mostly waiting for the package index: three at a time.
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = {
+            name: pool.submit(generate, moving_template.path, tmp_path_factory.mktemp(name), *generation)
+            for name, generation in GENERATIONS.items()
+        }
+    services = {name: future.result() for name, future in futures.items()}
     moving_template.move_on()
     return services
 
@@ -294,31 +298,40 @@ class Updated:
     template: MovingTemplate
 
 
-@pytest.fixture(scope="session")
-def updates(team_services: dict[str, TeamService], moving_template: MovingTemplate) -> Any:
-    """``updates(name)``: that service, after its team's work, updated with `make update` (once per session)."""
-    cache: dict[str, Updated] = {}
-
-    def get(name: str) -> Updated:
-        if name not in cache:
-            service = team_services[name]
-            service.install()
-            add_team_work(service)
-            started = time.monotonic()
-            result = service.make("update")
-            print(f"make update ({name}): {time.monotonic() - started:.1f} s")
-            cache[name] = Updated(service=service, output=result.stdout, template=moving_template)
-        return cache[name]
-
-    return get
-
-
 UPDATED = [name for name in GENERATIONS if name not in ("uv-collision", "uv-dirty-tree")]
 
 
+def update_after_team_work(service: TeamService, template: MovingTemplate) -> Updated:
+    service.install()
+    add_team_work(service)
+    result = service.make("update")
+    return Updated(service=service, output=result.stdout, template=template)
+
+
+@pytest.fixture(scope="session")
+def updates(team_services: dict[str, TeamService], moving_template: MovingTemplate) -> dict[str, Any]:
+    """Each service of UPDATED after its team's work and `make update` (three at a time), or why that failed."""
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = {name: pool.submit(update_after_team_work, team_services[name], moving_template) for name in UPDATED}
+    outcomes: dict[str, Any] = {}
+    for name, future in futures.items():
+        try:
+            outcomes[name] = future.result()
+        except BaseException as error:  # pytest.fail raises a BaseException; that service's tests show it
+            outcomes[name] = error
+    return outcomes
+
+
+def updated_service(updates: dict[str, Any], name: str) -> Updated:
+    outcome = updates[name]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
+
+
 @pytest.fixture(scope="module", params=UPDATED)
-def updated(request: pytest.FixtureRequest, updates: Any) -> Updated:
-    return updates(request.param)
+def updated(request: pytest.FixtureRequest, updates: dict[str, Any]) -> Updated:
+    return updated_service(updates, request.param)
 
 
 @pytest.mark.install
@@ -437,8 +450,8 @@ def test_template_check_fails_naming_both_commits_while_behind(
 
 @pytest.mark.install
 @pytest.mark.network
-def test_template_check_passes_once_updated(updates: Any) -> None:
-    updated = updates("uv-without-shared-package")
+def test_template_check_passes_once_updated(updates: dict[str, Any]) -> None:
+    updated = updated_service(updates, "uv-without-shared-package")
     commit_all(updated.service.repo, "Update from the template")
     result = updated.service.make("template-check")
     assert "Up to date" in result.stdout
@@ -447,8 +460,8 @@ def test_template_check_passes_once_updated(updates: Any) -> None:
 @pytest.mark.docker
 @pytest.mark.network
 @pytest.mark.usefixtures("docker_engine")
-def test_the_image_still_builds_after_an_update(updates: Any) -> None:
-    updated = updates("uv-without-shared-package")  # one tool is enough
+def test_the_image_still_builds_after_an_update(updates: dict[str, Any]) -> None:
+    updated = updated_service(updates, "uv-without-shared-package")  # one tool is enough
     tag = f"template-update-test-{os.getpid()}:latest"
     try:
         updated.service.make("docker-build", f"IMAGE={tag}", "DOCKER_BUILD_FLAGS=--network host")
