@@ -154,14 +154,14 @@ class MovingTemplate:
             (service / "SECURITY.md").write_text("# Security\n\nReport a vulnerability to the owning team.\n")
             replace_once(service / ".gitignore", ".venv/\n", "/.venv/\n")
             (service / "LICENSE").unlink()
+            # Last in the list, where each team's tool puts its own addition: the two collide as text.
             replace_once(
                 service / "pyproject.toml",
-                '    "gunicorn>=23,<24",\n',
-                f'    "gunicorn>=23,<24",\n    "{TEMPLATE_DEPENDENCY}>=5",\n',
+                "{%- endif %}\n]\n\n[dependency-groups]",
+                f'{{%- endif %}}\n    "{TEMPLATE_DEPENDENCY}>=5",\n]\n\n[dependency-groups]',
             )
-            replace_once(
-                service / "requirements.in", "gunicorn>=23,<24\n", f"gunicorn>=23,<24\n{TEMPLATE_DEPENDENCY}>=5\n"
-            )
+            requirements = service / "requirements.in"
+            requirements.write_text(requirements.read_text() + f"{TEMPLATE_DEPENDENCY}>=5\n")
             replace_once(service / "Dockerfile", "WORKDIR /build\n", "WORKDIR /opt/build\n")
             replace_once(self.path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CHANGELOG_ENTRY}\n")
             commit_all(self.path, "Move on")
@@ -538,3 +538,36 @@ def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(baked: 
     assert status != 0
     assert "gunicorn>=22,<24" in merged and "gunicorn>=23,<25" in merged
     assert "gunicorn" in errors
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The long-range regression test: a service generated at the commit where `make update` landed updates to HEAD.
+
+UPDATE_LANDED = "727ce686b10c882fd97e11a21c4bbb530076bae0"
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path: Path) -> None:
+    clone = tmp_path / "template"
+    run_in(tmp_path, "git", "clone", "--quiet", str(TEMPLATE_DIR), str(clone))
+    head = git("rev-parse", "HEAD", cwd=clone)
+    assert run_in(clone, "git", "merge-base", "--is-ancestor", UPDATE_LANDED, head, check=False).returncode == 0, (
+        f"{UPDATE_LANDED} is not in this clone's history: CI needs a full clone of main"
+    )
+    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12"})
+    run_in(tmp_path, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", UPDATE_LANDED,
+           "--extra-context", answers, str(clone))  # fmt: skip
+    service = TeamService(path=tmp_path / "order_manager", repo=tmp_path / "order_manager", manager="uv", shared=False)
+    run_in(service.repo, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(service.repo, "Generated from the template")
+    service.install()
+
+    service.make("update")
+
+    assert cruft_record(service.path)["commit"] == head
+    for path in service.path.rglob("*"):
+        if path.is_file() and ".venv" not in path.parts and ".git" not in path.parts:
+            assert not CONFLICT_MARKER.search(path.read_text(errors="replace")), f"conflict markers in {path}"
+    service.install()
+    service.make("test")
