@@ -57,8 +57,8 @@ def intended_headings(answers: dict[str, Any]) -> list[str]:
     """The level-2 headings of the service README, in order, for these answers."""
     shared = ["The shared discount-calculator package"] if answers["use_discount_calculator"] else []
     ci = ["CI and dependency updates"] if answers["include_ci_workflow"] else []
-    sections = ["Requirements", "Commands", "Adding a dependency", *shared, "Configuration", "Layout", *ci, "Container"]
-    return [*sections, "Keeping up with the template"]
+    sections = ["Requirements", "Commands", "Adding a dependency", *shared, "Configuration", "Observability", "Layout"]
+    return [*sections, *ci, "Container", "Keeping up with the template"]
 
 
 def headings(markdown: str, level: int) -> list[str]:
