@@ -35,13 +35,14 @@ DOCUMENT_CASES = {
     for manager in MANAGERS
     for source, answers in SHARED_PACKAGE_SOURCES.items()
 } | {
+    "traces-on": {"use_opentelemetry": True, "include_ci_workflow": True},
     "longest-names": {
         "service_name": "inventory_" + "x" * 53,
         "resource_name": "reservation_" + "y" * 51,
         **SHARED_PACKAGE_SOURCES["path"],
         "include_kubernetes": True,
         "include_ci_workflow": True,
-    }
+    },
 }
 # Text running into a heading marker, as a swallowed blank line leaves it: "...use.## Configuration".
 GLUED_HEADING = re.compile(r"[\w.,:;!?)`]#{1,6} [A-Z]")
