@@ -1,10 +1,19 @@
-"""Environment and process helpers shared by the test suite (tests/conftest.py) and the benchmark (bench/).
+"""The test kit: what the suite (tests/) and the benchmark (bench/) share, in plain Python (no pytest).
 
-Plain Python, no pytest: the benchmark imports it too.
+- Facts read from cookiecutter.json: the choices (``MANAGERS``, ``PYTHONS``, ``LICENSES``), the lock files and tool
+  pins, and ``answer_combinations()``, the pairwise set of answers the rendering layer bakes.
+- Baking: ``bake()`` generates a service with cookiecutter; ``BakedService`` runs the service's own commands.
+- Running: ``serving()`` serves a service under ``make serve``; ``http()`` makes one real request;
+  ``wait_until_answers()``, ``free_port()`` and ``process_group()`` are the mechanics under them.
+- Interpreters and environments: ``python_executable()``, ``clean_environment()``, ``TOOLS_BIN``.
+- The example system: ``build_example_monorepo()``, ``MIRRORED_REQUIREMENTS`` for the private index.
+
+A failing command raises ``CommandFailed`` (an AssertionError, so pytest reports it as a test failure).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -12,22 +21,35 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
+# cookiecutter, poetry, uv, pip-compile, ruff and the validators of the test environment.
+TOOLS_BIN = Path(sys.executable).parent
+
 # cookiecutter.json as written: the choices (lists, default first) and the private facts (``__`` keys).
 TEMPLATE_CONTEXT: dict[str, Any] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
 MANAGERS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["dependency_manager"])
+PYTHONS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["python_version"])
+LICENSES: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["license"])
+DEFAULT_PYTHON = PYTHONS[0]
 # The lock files each dependency manager writes, as `make lock` leaves them.
 LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
+TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
 
+# Request body limit of served services; small, so a refused body fits in socket buffers and the 413 is read.
+MAX_CONTENT_LENGTH = 4096
 # Settings of the machine running the suite that a generated service's commands must not inherit. The make
 # variables come from the template's own `make test`: a service's make would print "make[1]: Entering directory"
 # into its logs and take the suite's command-line variables (PYTEST_ARGS=...) as its own.
@@ -35,6 +57,124 @@ HIDDEN_VARIABLES = (
     "VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL",
     "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES",
 )  # fmt: skip
+
+
+class CommandFailed(AssertionError):
+    """A command of a generated service (or of the kit) failed; the message holds the end of its output."""
+
+
+# --- Answers ---------------------------------------------------------------------------------------------------
+
+# Text answers change the output too: each takes its default and this other value in the pairwise set. The path
+# and the index are the two ways to the shared package; the others change names, routes and metadata.
+OTHER_TEXT_ANSWERS: dict[str, str] = {
+    "service_name": "user_manager",
+    "resource_name": "line_item",
+    "description": 'Keeps "orders" & returns',
+    "author_name": "Zoë O'Brien",
+    "author_email": "shop-team@example.org",
+    "port": "9090",
+    "discount_calculator_path": "../../libs/discount_calculator",
+    "package_index_url": "http://127.0.0.1:8080/simple/",
+}
+
+
+def answer_values() -> dict[str, list[Any]]:
+    """Every prompted answer with the values the combinations take: each choice, both booleans, and for text
+    its default and one other value. Read from cookiecutter.json, so a new choice is covered without an edit."""
+    values: dict[str, list[Any]] = {}
+    for key, default in TEMPLATE_CONTEXT.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(default, list):
+            values[key] = list(default)
+        elif isinstance(default, bool):
+            values[key] = [default, not default]
+        else:
+            values[key] = [default, OTHER_TEXT_ANSWERS[key]]
+    return values
+
+
+# The answers refusal() reads.
+REFUSAL_READS = ("use_discount_calculator", "discount_calculator_path", "package_index_url")
+
+
+def refusal(answers: Mapping[str, Any]) -> str | None:
+    """The start of the ERROR line the pre-gen hook answers these (otherwise valid) answers with, or None.
+
+    The one combination of valid answers the template cannot render: the shared package with neither a path in
+    the monorepo nor a private index (PyPI does not host it).
+    """
+    use, path, index = (answers[key] for key in REFUSAL_READS)
+    if use and not path and not index:
+        return "ERROR: discount_calculator_path is blank and package_index_url is PyPI"
+    return None
+
+
+def answer_combinations() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """All-pairs combinations of ``answer_values()``: (those that render, those the hook must refuse).
+
+    Every pair of values of any two answers appears in at least one combination that renders (allpairspy, with
+    ``refusal()`` as its filter). The refused combinations are derived from ``refusal()`` too: for each setting of
+    the answers it reads that it refuses, an all-pairs set of the other answers. Each combination holds the
+    answers that differ from the defaults (the rest come from cookiecutter.json), so ``resource_name`` keeps its
+    default as cookiecutter derives it.
+    """
+    from allpairspy import AllPairs  # imported here: the benchmark imports this module without it
+
+    values = answer_values()
+    keys = list(values)
+    defaults = {key: options[0] for key, options in values.items()}
+    decided_after = max(keys.index(key) for key in REFUSAL_READS)
+
+    def renders(row: list[Any]) -> bool:
+        # allpairspy grows each row one answer at a time; judge it once the answers refusal() reads are in.
+        if len(row) <= decided_after:
+            return True
+        return refusal(dict(zip(keys, row, strict=False))) is None
+
+    def given(answers: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: answers[key] for key in keys if answers[key] != defaults[key]}
+
+    rendered = [
+        given(dict(zip(keys, row, strict=True))) for row in AllPairs(list(values.values()), filter_func=renders)
+    ]
+    others = [key for key in keys if key not in REFUSAL_READS]
+    refused = []
+    for setting in itertools.product(*(values[key] for key in REFUSAL_READS)):
+        fixed = dict(zip(REFUSAL_READS, setting, strict=True))
+        if refusal(fixed) is not None:
+            for row in AllPairs([values[key] for key in others]):
+                refused.append(given({**dict(zip(others, row, strict=True)), **fixed}))
+    return rendered, refused
+
+
+def answers_with_defaults(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The full set of answers a bake with ``answers`` uses: cookiecutter.json's defaults, then ``answers``."""
+    merged = {key: value[0] if isinstance(value, list) else value for key, value in TEMPLATE_CONTEXT.items()}
+    merged = {key: value for key, value in merged.items() if not key.startswith("_")}
+    merged.update(answers)
+    if "resource_name" not in answers:
+        merged["resource_name"] = str(merged["service_name"]).split("_")[0]
+    return merged
+
+
+def case_id(answers: Mapping[str, Any]) -> str:
+    """A test id that reads as the answers given: ``dependency_manager=pip,python_version=3.11``, or ``defaults``."""
+    return ",".join(f"{key}={value}" for key, value in answers.items()) or "defaults"
+
+
+def install_matrix() -> list[dict[str, str]]:
+    """The services the install layer locks, installs and serves: every manager once and every Python version
+    once, paired in cookiecutter.json's order (the default manager on the default Python)."""
+    count = max(len(MANAGERS), len(PYTHONS))
+    return [
+        {"dependency_manager": MANAGERS[i % len(MANAGERS)], "python_version": PYTHONS[i % len(PYTHONS)]}
+        for i in range(count)
+    ]
+
+
+# --- Environment and processes ---------------------------------------------------------------------------------
 
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -104,6 +244,213 @@ def process_group(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def python_executable(version: str) -> str:
+    """An interpreter of ``version`` (see find_python); raise CommandFailed, naming what is missing, if none runs."""
+    found = find_python(version)
+    if found is None:
+        raise CommandFailed(f"no working python{version} here; the suite needs Python {', '.join(sorted(PYTHONS))}")
+    return found
+
+
+# --- Baked services ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BakedService:
+    """A service generated from the template, with helpers to run its own commands inside it."""
+
+    path: Path
+    answers: dict[str, Any]
+    installed: bool = field(default=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.answers["service_name"])
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper()
+
+    def run(self, *command: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
+        result = subprocess.run(
+            command,
+            cwd=self.path,
+            env=clean_environment(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise CommandFailed(
+                f"`{' '.join(command)}` failed in {self.path.name} ({result.returncode}):\n"
+                f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+            )
+        return result.stdout
+
+    def make(self, *targets: str, **variables: str) -> str:
+        return self.run("make", *targets, *(f"{key}={value}" for key, value in variables.items()))
+
+    def install(self) -> None:
+        """``make install`` once per baked service, with the interpreter of its Python version."""
+        if not self.installed:
+            self.make("install", PYTHON=python_executable(str(self.answers["python_version"])))
+            self.installed = True
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.path.rglob("*") if ".venv" not in p.parts and p.is_file())
+
+
+# What the ``baked`` and ``example_monorepo`` fixtures (conftest.py) give a test.
+Baker = Callable[..., "BakedService"]
+ExampleMonorepo = Callable[[str], dict[str, "BakedService"]]
+
+
+def bake(output_dir: Path, **answers: Any) -> BakedService:
+    """Generate a service into ``output_dir`` with cookiecutter's Python API; the post-gen hook locks it unless
+    ``_lock_dependencies=False``. Cookiecutter's replay file goes to a temporary directory, not the home one."""
+    from cookiecutter.main import cookiecutter
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home:
+        config = Path(home) / "config.yaml"
+        config.write_text(f"cookiecutters_dir: {home}/templates\nreplay_dir: {home}/replay\n")
+        project = cookiecutter(
+            str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir), config_file=str(config)
+        )
+    return BakedService(path=Path(project), answers=answers_with_defaults(answers))
+
+
+# --- Serving and HTTP ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def serving(
+    service: BakedService, command: list[str] | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port; yield the base URL; stop what was started.
+
+    ``settings``: more of the service's variables, without their prefix (``{"ACCESS_LOG": "true"}``).
+    The server's output is in ``serve.log`` in the service's directory.
+    """
+    port = free_port()
+    prefix = service.env_prefix
+    env = clean_environment(
+        {
+            f"{prefix}_HOST": "127.0.0.1",
+            f"{prefix}_PORT": str(port),
+            f"{prefix}_WORKERS": "2",
+            f"{prefix}_MAX_CONTENT_LENGTH": str(MAX_CONTENT_LENGTH),
+            **{f"{prefix}_{name}": value for name, value in (settings or {}).items()},
+        }
+    )
+    with (
+        (service.path / "serve.log").open("wb") as log,
+        process_group(command or ["make", "serve"], service.path, env, log) as process,
+    ):
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_answers(base_url + "/healthz", process)
+        yield base_url
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> HttpResponse:
+    """One real HTTP request; 4xx and 5xx come back as responses, not exceptions."""
+    request = urllib.request.Request(url, data=body, method=method)
+    if content_type:
+        request.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return HttpResponse(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+# --- The example system and the private index ------------------------------------------------------------------
+
+# Where the example monorepo's services find the shared package, relative to each service.
+EXAMPLE_PACKAGE_PATH = "../../libs/discount_calculator"
+# The Python version the example system and the private-index tests use.
+EXAMPLE_PYTHON = DEFAULT_PYTHON
+INDEX_PYTHON = EXAMPLE_PYTHON
+# What the private index mirrors: a service's runtime and development dependencies, the build backends of the
+# three tools, and pip-tools.
+MIRRORED_REQUIREMENTS = [
+    "flask>=3.1,<4",
+    "gunicorn>=23,<24",
+    "prometheus-client>=0.20,<1",
+    "mypy>=1.13",
+    "pytest>=8.3",
+    "ruff>=0.8",
+    "cyclonedx-bom>=7.5",
+    "setuptools>=77",
+    "uv_build>=0.8,<1",
+    "poetry-core>=2.1,<3",
+    "pip-tools>=7.4",
+    # `make update`: cruft and its merge driver's libraries, with everything they depend on.
+    "cruft>=2.16,<3",
+    "packaging>=24",
+    "tomlkit>=0.13",
+    # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
+    "colorama",
+]
+
+
+def copy_shared_package(root: Path) -> Path:
+    """Put a copy of the shared package at ``root``/libs/discount_calculator, as a monorepo holds it."""
+    target = root / "libs" / "discount_calculator"
+    shutil.copytree(SHARED_PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def build_example_monorepo(root: Path, manager: str, *, lock: bool = True) -> dict[str, BakedService]:
+    """The example system for one dependency manager, generated (and locked) in ``root``.
+
+    ``root``/libs/discount_calculator (a copy of the shared package), ``root``/services/order_manager (with the
+    package, by path) and ``root``/services/user_manager (without it). Returns {"order": ..., "user": ...}.
+    """
+    copy_shared_package(root)
+    common = {"dependency_manager": manager, "python_version": EXAMPLE_PYTHON, "_lock_dependencies": lock}
+    return {
+        "order": bake(
+            root / "services",
+            service_name="order_manager",
+            use_discount_calculator=True,
+            discount_calculator_path=EXAMPLE_PACKAGE_PATH,
+            **common,
+        ),
+        "user": bake(root / "services", service_name="user_manager", **common),
+    }
+
+
+def mirror_index_packages(packages: Path) -> None:
+    """Download wheels of ``MIRRORED_REQUIREMENTS`` for every Python version the template offers into ``packages``,
+    as a company mirror holds them (pip-compile resolves for the Python it runs on; uv and Poetry for every
+    version the service allows)."""
+    for version in PYTHONS:
+        subprocess.run(
+            [
+                str(TOOLS_BIN / "python"), "-m", "pip", "download", "--quiet", "--dest", str(packages),
+                "--only-binary", ":all:", "--python-version", version, *MIRRORED_REQUIREMENTS,
+            ],
+            check=True,
+            env=clean_environment(),
+            timeout=600,
+        )  # fmt: skip
+
+
+# --- Metrics and bills of materials -------------------------------------------------------------------------
 
 
 def request_counts(base_url: str) -> dict[tuple[str, str, str], float]:

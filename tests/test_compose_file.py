@@ -8,7 +8,7 @@ import subprocess
 
 import yaml
 
-from conftest import TEMPLATE_DIR, TOOLS_BIN
+from support import TEMPLATE_DIR, TOOLS_BIN
 
 COMPOSE_FILE = TEMPLATE_DIR / "examples" / "docker-compose.yml"
 SERVICES = ("order_manager", "user_manager")

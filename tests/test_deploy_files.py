@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import TOOLS_BIN, BakedService
-from support import MANAGERS
+from support import MANAGERS, TOOLS_BIN, BakedService
 
 CHECKOV = "checkov==3.3.30"
 MONOREPO_PATH = "../../libs/discount_calculator"
@@ -64,6 +63,7 @@ def test_every_dockerfile_passes_hadolint_without_ignores(dockerfile_service: Ba
     run_tool(str(TOOLS_BIN / "hadolint"), "--no-color", "Dockerfile", cwd=dockerfile_service.path)
 
 
+@pytest.mark.network  # checkov runs through `uv tool run`, which fetches it
 def test_every_dockerfile_passes_checkov(dockerfile_service: BakedService) -> None:
     output = checkov(dockerfile_service, "--framework", "dockerfile", "--file", "Dockerfile")
     assert "Failed checks: 0" in output
@@ -93,6 +93,7 @@ def test_kustomize_builds_every_manifest_and_the_result_matches_the_api_schemas(
 CHECKOV_SKIP = re.compile(r"CKV2?_[A-Z0-9]+_\d+=(?P<reason>.+)")
 
 
+@pytest.mark.network  # checkov runs through `uv tool run`, which fetches it
 def test_kubernetes_manifests_pass_checkov_with_each_skip_justified(kubernetes_service: BakedService) -> None:
     output = checkov(kubernetes_service, "--framework", "kubernetes", "--directory", "deploy/k8s")
     assert "Failed checks: 0" in output

@@ -14,14 +14,22 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from conftest import TEMPLATE_DIR, BakedService, clean_environment, free_port, http
-from support import MANAGERS, request_counts, wait_until_answers
+from support import (
+    MANAGERS,
+    TEMPLATE_DIR,
+    BakedService,
+    ExampleMonorepo,
+    clean_environment,
+    free_port,
+    http,
+    request_counts,
+    wait_until_answers,
+)
 
-pytestmark = pytest.mark.docker
+pytestmark = [pytest.mark.docker, pytest.mark.network]
 
 MAX_SIZE_OVER_BASE = 30 * 1000 * 1000  # bytes, as `docker image ls` counts them
 RUNTIME_USER = "10001:10001"
@@ -54,23 +62,14 @@ def build(service: BakedService, tag: str) -> float:
     return time.monotonic() - started
 
 
-@pytest.fixture(scope="session")
-def docker_engine() -> None:
-    """Skip (with the reason) where no engine answers; `.ci/run` starts one and fails if it cannot."""
-    probe = subprocess.run(["docker", "info"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        reason = "no Docker engine answers here; start one with scripts/docker-engine"
-        if os.environ.get("TEMPLATE_TESTS_REQUIRE_DOCKER"):
-            pytest.fail(reason + " (TEMPLATE_TESTS_REQUIRE_DOCKER is set, as in CI)")
-        pytest.skip(reason)
-
-
 @pytest.fixture(
     scope="module",
     params=[(m, s) for m in MANAGERS for s in ("order", "user")],
-    ids=[f"{m}-{'with' if s == 'order' else 'without'}-shared-package" for m in MANAGERS for s in ("order", "user")],
+    ids=[f"dependency_manager={m},service={s}_manager" for m in MANAGERS for s in ("order", "user")],
 )
-def image(request: pytest.FixtureRequest, docker_engine: None, example_monorepo: Any) -> Iterator[BuiltImage]:
+def image(
+    request: pytest.FixtureRequest, docker_engine: None, example_monorepo: ExampleMonorepo
+) -> Iterator[BuiltImage]:
     manager, which = request.param
     service: BakedService = example_monorepo(manager)[which]
     # The process id keeps two suite runs on one engine (two checkouts) from replacing each other's images.
@@ -213,7 +212,7 @@ def test_a_code_only_change_rebuilds_on_cached_dependency_layers(image: BuiltIma
     assert before[-1] != after[-1]
 
 
-def test_the_example_system_runs_under_docker_compose(docker_engine: None, example_monorepo: Any) -> None:
+def test_the_example_system_runs_under_docker_compose(docker_engine: None, example_monorepo: ExampleMonorepo) -> None:
     services = example_monorepo("uv")
     root = services["order"].path.parent.parent
     compose_file = root / "docker-compose.yml"

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from conftest import TEMPLATE_DIR, TOOLS_BIN, BakedService
-from support import MANAGERS, clean_environment
+from support import MANAGERS, TEMPLATE_DIR, TOOLS_BIN, BakedService, clean_environment
 
 MONOREPO_PATH = "../../libs/discount_calculator"
 PRIVATE_INDEX = "https://pypi.example.com/simple/"

@@ -14,14 +14,23 @@ import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from conftest import INDEX_PYTHON, BakedService, bake_into, http, serving
-from support import LOCK_FILES, MANAGERS, bom_packages, locked_runtime_packages
+from support import (
+    INDEX_PYTHON,
+    LOCK_FILES,
+    MANAGERS,
+    BakedService,
+    ExampleMonorepo,
+    bake,
+    bom_packages,
+    http,
+    locked_runtime_packages,
+    serving,
+)
 
-pytestmark = [pytest.mark.install, pytest.mark.example]
+pytestmark = [pytest.mark.install, pytest.mark.example, pytest.mark.network]
 
 ORDERS = 400  # chance that one of the 21 discounts never shows up: under 21 * (20/21)**400, below one in ten million
 ORDER_MESSAGE = re.compile(r"Order created, discount is (\d+)\.")
@@ -50,8 +59,8 @@ def indexes_in_lock(lock: Path) -> set[str]:
     return {source.get("registry", repr(source)).rstrip("/") for source in sources}
 
 
-@pytest.fixture(scope="module", params=MANAGERS)
-def monorepo(request: pytest.FixtureRequest, example_monorepo: Any) -> dict[str, BakedService]:
+@pytest.fixture(scope="module", params=MANAGERS, ids=lambda manager: f"dependency_manager={manager}")
+def monorepo(request: pytest.FixtureRequest, example_monorepo: ExampleMonorepo) -> dict[str, BakedService]:
     """The example system for one dependency manager, both services installed with `make install`."""
     services: dict[str, BakedService] = example_monorepo(request.param)
     for service in services.values():
@@ -126,11 +135,11 @@ def test_user_manager_creates_users(user_url: str) -> None:
     assert response.json() == {"message": "User created"}
 
 
-@pytest.mark.parametrize("manager", MANAGERS)
+@pytest.mark.parametrize("manager", MANAGERS, ids=lambda manager: f"dependency_manager={manager}")
 def test_a_service_installs_and_runs_from_the_private_index_alone(
-    manager: str, private_index: str, tmp_path: Path, baked: Any
+    manager: str, private_index: str, tmp_path: Path
 ) -> None:
-    order = bake_into(
+    order = bake(
         tmp_path,
         service_name="order_manager",
         dependency_manager=manager,

@@ -1,69 +1,73 @@
-"""Rendering: every supported combination of answers bakes into a clean, parseable, lint-clean service."""
+"""Rendering: a pairwise set of answers (every pair of values of any two answers at least once, generated from
+cookiecutter.json) bakes into a clean, parseable, lint-clean service; the combinations the template cannot render
+are refused by the pre-gen hook."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import subprocess
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cookiecutter.exceptions import FailedHookException
 
-from conftest import TOOLS_BIN, BakedService
-from support import MANAGERS
-
-PYTHONS = ("3.11", "3.12", "3.13")
-
-# Every manager with every Python version, the options toggled so each appears on and off for each manager.
-COMBINATIONS: list[dict[str, Any]] = (
-    [
-        {
-            "dependency_manager": manager,
-            "python_version": python,
-            "use_discount_calculator": index % 2 == 0,
-            # The internal package needs a source: here a private index (the monorepo path is covered below).
-            "package_index_url": "https://pypi.example.com/simple/" if index % 2 == 0 else "",
-            "use_opentelemetry": index % 2 == 1,
-            "include_kubernetes": index % 3 != 1,
-            "include_ci_workflow": index % 3 != 2,
-            "license": ("MIT", "Apache-2.0", "Proprietary")[index % 3],
-        }
-        for manager in MANAGERS
-        for index, python in enumerate(PYTHONS)
-    ]
-    + [
-        {"service_name": "user_manager", "dependency_manager": manager, "discount_calculator_path": "../libs/dc"}
-        for manager in MANAGERS
-    ]
-    + [
-        {
-            "service_name": "order_manager",
-            "dependency_manager": manager,
-            "use_discount_calculator": True,
-            "discount_calculator_path": "../../libs/discount_calculator",
-            "package_index_url": "http://127.0.0.1:8080/simple/",
-        }
-        for manager in MANAGERS
-    ]
+from support import (
+    TEMPLATE_DIR,
+    TOOLS_BIN,
+    BakedService,
+    answer_combinations,
+    answer_values,
+    answers_with_defaults,
+    bake,
+    case_id,
+    refusal,
 )
 
+RENDERED, REFUSED = answer_combinations()
 FILES_ONLY_FOR_MANAGER = {
     "poetry": {"poetry.toml"},
     "pip": {"requirements.in", "requirements-dev.in"},
     "uv": set(),
 }
+FILES_ONLY_FOR_OPTION = {"include_kubernetes": "deploy/", "include_ci_workflow": ".github/"}
 UNRENDERED = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
+STRUCTURED = {".toml", ".yaml", ".yml", ".json"}
+PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.service_name | project_directory}}"
 
 
-def combination_id(answers: dict[str, Any]) -> str:
-    return "-".join(str(value) for value in answers.values()).replace("/", "_")
-
-
-@pytest.fixture(params=COMBINATIONS, ids=combination_id)
+@pytest.fixture(params=RENDERED, ids=case_id)
 def service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
     return baked(**request.param)
+
+
+def test_the_combinations_hold_every_pair_of_answer_values() -> None:
+    # Every pair can render (a blank path and a blank index render when the package is off), so each pair must
+    # appear in a combination that renders.
+    values = answer_values()
+    rows = [{**{key: options[0] for key, options in values.items()}, **answers} for answers in RENDERED]
+    for (key_a, values_a), (key_b, values_b) in itertools.combinations(values.items(), 2):
+        for a, b in itertools.product(values_a, values_b):
+            held = any(row[key_a] == a and row[key_b] == b for row in rows)
+            assert held, f"no combination renders {key_a}={a!r} with {key_b}={b!r}"
+    assert REFUSED, "all-pairs met no combination the hook refuses"
+
+
+@pytest.mark.parametrize("answers", REFUSED, ids=case_id)
+def test_a_combination_the_template_cannot_render_is_refused(
+    answers: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    expected = refusal(answers_with_defaults(answers))
+    assert expected is not None
+    with pytest.raises(FailedHookException):
+        bake(tmp_path, _lock_dependencies=False, **answers)
+
+    assert capfd.readouterr().err.startswith(expected)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_no_unrendered_template_syntax_in_any_path_or_file(service: BakedService) -> None:
@@ -75,8 +79,28 @@ def test_no_unrendered_template_syntax_in_any_path_or_file(service: BakedService
             assert not UNRENDERED.search(line.replace("${{", "")), f"{relative}:{number}: {line}"
 
 
+def structured_files_the_answers_keep(answers: dict[str, Any]) -> set[str]:
+    """The TOML, YAML and JSON files a service with ``answers`` has: those of the template the answers keep, and
+    the .cruft.json the post-gen hook writes."""
+    kept = {".cruft.json"}
+    for path in PROJECT_TEMPLATE.rglob("*"):
+        name = str(path.relative_to(PROJECT_TEMPLATE))
+        if path.suffix not in STRUCTURED or not path.is_file():
+            continue
+        if any(
+            name in files
+            for manager, files in FILES_ONLY_FOR_MANAGER.items()
+            if manager != answers["dependency_manager"]
+        ):
+            continue
+        if any(name.startswith(prefix) and not answers[option] for option, prefix in FILES_ONLY_FOR_OPTION.items()):
+            continue
+        kept.add(name)
+    return kept
+
+
 def test_every_toml_yaml_and_json_file_parses(service: BakedService) -> None:
-    parsed = 0
+    parsed = set()
     for path in service.files():
         if path.suffix == ".toml":
             tomllib.loads(path.read_text())
@@ -86,8 +110,8 @@ def test_every_toml_yaml_and_json_file_parses(service: BakedService) -> None:
             json.loads(path.read_text())
         else:
             continue
-        parsed += 1
-    assert parsed >= 1
+        parsed.add(str(path.relative_to(service.path)))
+    assert parsed == structured_files_the_answers_keep(service.answers)
 
 
 def test_only_the_chosen_options_files_remain(service: BakedService) -> None:
@@ -98,8 +122,8 @@ def test_only_the_chosen_options_files_remain(service: BakedService) -> None:
             assert files <= names
         else:
             assert not files & names, f"{manager} files left in a {answers['dependency_manager']} service"
-    assert any(n.startswith("deploy/k8s/") for n in names) == answers["include_kubernetes"]
-    assert any(n.startswith(".github/workflows/") for n in names) == answers["include_ci_workflow"]
+    for option, prefix in FILES_ONLY_FOR_OPTION.items():
+        assert any(n.startswith(prefix) for n in names) == answers[option], f"{option}={answers[option]}"
 
 
 def test_no_trace_of_the_shared_package_unless_chosen(service: BakedService) -> None:

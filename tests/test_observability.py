@@ -33,12 +33,23 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from conftest import BakedService, HttpResponse, http
-from support import LOCK_FILES, clean_environment, free_port, process_group, request_counts, wait_until_answers
+from support import (
+    LOCK_FILES,
+    BakedService,
+    Baker,
+    HttpResponse,
+    case_id,
+    clean_environment,
+    free_port,
+    http,
+    install_matrix,
+    process_group,
+    request_counts,
+    wait_until_answers,
+)
 
 # The same bakes (and so the same installs) as test_services.py.
-MANAGER_PYTHON = [("poetry", "3.12"), ("pip", "3.11"), ("uv", "3.13")]
-MANAGER_IDS = [f"{m}-py{p}" for m, p in MANAGER_PYTHON]
+MATRIX = install_matrix()
 WORKERS = 3
 REQUESTS = 60
 CREATED_ID = re.compile(r"[0-9a-f]{32}")
@@ -147,10 +158,9 @@ def increase(before: dict[tuple[str, str, str], float], after: dict[tuple[str, s
     return {key: value - before.get(key, 0) for key, value in after.items() if value != before.get(key, 0)}
 
 
-@pytest.fixture(scope="module", params=MANAGER_PYTHON, ids=MANAGER_IDS)
-def installed(request: pytest.FixtureRequest, baked: Any) -> BakedService:
-    manager, python = request.param
-    service: BakedService = baked(dependency_manager=manager, python_version=python, _lock_dependencies=True)
+@pytest.fixture(scope="module", params=MATRIX, ids=case_id)
+def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
+    service = baked(**request.param, _lock_dependencies=True)
     service.install()
     return service
 
@@ -162,6 +172,7 @@ def served(installed: BakedService, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_the_histogram_counts_exactly_the_requests_all_workers_served(served: Served) -> None:
     before = served.counts()
     post_orders(served, REQUESTS)
@@ -176,6 +187,7 @@ def test_the_histogram_counts_exactly_the_requests_all_workers_served(served: Se
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_a_worker_killed_with_sigkill_takes_no_counts_with_it(served: Served) -> None:
     before = served.counts()
     post_orders(served, REQUESTS)
@@ -194,6 +206,7 @@ def test_a_worker_killed_with_sigkill_takes_no_counts_with_it(served: Served) ->
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_client_errors_are_counted_with_their_status_and_one_route_for_unmatched_paths(served: Served) -> None:
     before = served.counts()
     for path in ("/no/such/route", "/api/order/42", "/.env", "/admin", "/x"):
@@ -210,6 +223,7 @@ def test_client_errors_are_counted_with_their_status_and_one_route_for_unmatched
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -> None:
     sent = f"obs-{uuid.uuid4()}"
 
@@ -235,6 +249,7 @@ def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_every_line_the_service_logs_is_a_json_object(served: Served) -> None:
     http("GET", served.url + "/healthz")
     entries = served.log_entries()
@@ -246,6 +261,7 @@ def test_every_line_the_service_logs_is_a_json_object(served: Served) -> None:
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_make_run_logs_json_too(installed: BakedService, tmp_path: Path) -> None:
     port = free_port()
     prefix = installed.name.upper()
@@ -267,8 +283,10 @@ def test_make_run_logs_json_too(installed: BakedService, tmp_path: Path) -> None
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_the_metrics_directory_is_emptied_when_gunicorn_starts(baked: Any, tmp_path: Path) -> None:
-    service: BakedService = baked(dependency_manager="uv", python_version="3.13", _lock_dependencies=True)
+    uv = next(answers for answers in MATRIX if answers["dependency_manager"] == "uv")
+    service: BakedService = baked(**uv, _lock_dependencies=True)
     service.install()
     with serve(service, tmp_path) as first:
         post_orders(first, 5)
@@ -281,6 +299,7 @@ def test_the_metrics_directory_is_emptied_when_gunicorn_starts(baked: Any, tmp_p
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_the_lock_holds_no_opentelemetry_unless_chosen(installed: BakedService) -> None:
     for name in LOCK_FILES[installed.answers["dependency_manager"]]:
         text = (installed.path / name).read_text().lower()
@@ -354,17 +373,15 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         server.server_close()
 
 
-@pytest.fixture(scope="module", params=MANAGER_PYTHON, ids=MANAGER_IDS)
-def traced(request: pytest.FixtureRequest, baked: Any) -> BakedService:
-    manager, python = request.param
-    service: BakedService = baked(
-        dependency_manager=manager, python_version=python, use_opentelemetry=True, _lock_dependencies=True
-    )
+@pytest.fixture(scope="module", params=MATRIX, ids=case_id)
+def traced(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
+    service = baked(**request.param, use_opentelemetry=True, _lock_dependencies=True)
     service.install()
     return service
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receiver(
     traced: BakedService, otlp_receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
@@ -387,6 +404,7 @@ def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receive
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_the_lock_holds_opentelemetry_when_chosen_and_the_service_stays_green(traced: BakedService) -> None:
     for name in LOCK_FILES[traced.answers["dependency_manager"]]:
         assert "opentelemetry-sdk" in (traced.path / name).read_text().lower().replace("_", "-")
@@ -395,10 +413,10 @@ def test_the_lock_holds_opentelemetry_when_chosen_and_the_service_stays_green(tr
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_a_collector_that_never_answers_holds_up_no_request(baked: Any, tmp_path: Path) -> None:
-    service: BakedService = baked(
-        dependency_manager="uv", python_version="3.13", use_opentelemetry=True, _lock_dependencies=True
-    )
+    uv = next(answers for answers in MATRIX if answers["dependency_manager"] == "uv")  # the traced fixture's bake
+    service: BakedService = baked(**uv, use_opentelemetry=True, _lock_dependencies=True)
     service.install()
     # Connections to it are accepted by the kernel (backlog) and never answered: an export on the request path
     # would hold each request for the exporter's timeout (30 s here), beyond the client's 10 s.

@@ -6,7 +6,6 @@ not by the one running cookiecutter (or this suite).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -15,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from conftest import TEMPLATE_DIR, TOOLS_BIN, bake_into
-from support import find_python
+from support import PYTHONS, TOOLS_BIN, bake, find_python
 
-OFFERED_PYTHONS: list[str] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())["python_version"]
+OFFERED_PYTHONS = list(PYTHONS)
 SUITE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -31,6 +29,7 @@ def other_host_python() -> str | None:
 
 
 @pytest.mark.install
+@pytest.mark.network
 def test_pip_lock_is_resolved_for_the_services_python_not_the_one_running_cookiecutter(baked: Any) -> None:
     target = other_host_python()
     if target is None:
@@ -56,7 +55,7 @@ def test_without_the_services_python_generation_leaves_the_pip_lock_to_make_lock
     assert missing, f"every offered Python is in {path}"
     monkeypatch.setenv("PATH", path)
 
-    service = bake_into(tmp_path, dependency_manager="pip", python_version=missing[0])
+    service = bake(tmp_path, dependency_manager="pip", python_version=missing[0])
 
     output = capfd.readouterr().out
     assert f"Not locked yet: python{missing[0]} not found on PATH." in output

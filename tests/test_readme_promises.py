@@ -11,7 +11,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from conftest import TEMPLATE_DIR
+from support import TEMPLATE_DIR
 
 README = TEMPLATE_DIR / "README.md"
 SECTION = "### What the suite proves"

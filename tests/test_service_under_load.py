@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from conftest import TOOLS_BIN, BakedService, clean_environment, free_port, http, serving, wait_until_answers
+from support import TOOLS_BIN, BakedService, clean_environment, free_port, http, serving, wait_until_answers
 
-pytestmark = pytest.mark.install
+pytestmark = [pytest.mark.install, pytest.mark.network]
 
 SCHEMATHESIS = "schemathesis==4.32.5"
 VALID_REQUESTS = 3000

@@ -4,27 +4,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from openapi_spec_validator import validate as validate_openapi
 
-from conftest import MAX_CONTENT_LENGTH, BakedService, http, serving
-from support import LOCK_FILES, bom_packages, locked_runtime_packages
+from support import (
+    LOCK_FILES,
+    MAX_CONTENT_LENGTH,
+    BakedService,
+    Baker,
+    bom_packages,
+    case_id,
+    http,
+    install_matrix,
+    locked_runtime_packages,
+    serving,
+)
 
-pytestmark = pytest.mark.install
+pytestmark = [pytest.mark.install, pytest.mark.network]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# Each manager once, across all three Python versions.
-MANAGER_PYTHON = [("poetry", "3.12"), ("pip", "3.11"), ("uv", "3.13")]
+# Every manager and every Python version at least once (support.install_matrix, from cookiecutter.json).
+MATRIX = install_matrix()
+PIP = next(answers for answers in MATRIX if answers["dependency_manager"] == "pip")
+UV = next(answers for answers in MATRIX if answers["dependency_manager"] == "uv")
 
 
-@pytest.fixture(scope="module", params=MANAGER_PYTHON, ids=[f"{m}-py{p}" for m, p in MANAGER_PYTHON])
-def installed(request: pytest.FixtureRequest, baked: Any) -> BakedService:
-    manager, python = request.param
-    service = baked(dependency_manager=manager, python_version=python, _lock_dependencies=True)
+@pytest.fixture(scope="module", params=MATRIX, ids=case_id)
+def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
+    service = baked(**request.param, _lock_dependencies=True)
     service.install()
     return service
 
@@ -40,8 +50,8 @@ def test_generation_wrote_the_lock(installed: BakedService) -> None:
         assert (installed.path / name).stat().st_size > 0
 
 
-def test_pip_locks_pin_every_package_with_hashes(baked: Any) -> None:
-    service = baked(dependency_manager="pip", python_version="3.11", _lock_dependencies=True)
+def test_pip_locks_pin_every_package_with_hashes(baked: Baker) -> None:
+    service = baked(**PIP, _lock_dependencies=True)
     for name in LOCK_FILES["pip"]:
         entries = (service.path / name).read_text().replace("\\\n", " ").splitlines()
         requirements = [entry for entry in entries if "==" in entry]
@@ -116,8 +126,8 @@ def test_make_run_serves_the_app_with_the_flask_development_server(installed: Ba
     assert response.status == 201
 
 
-def test_pip_relocks_from_its_own_environment_to_the_same_pins(baked: Any) -> None:
-    service = baked(dependency_manager="pip", python_version="3.11", _lock_dependencies=True)
+def test_pip_relocks_from_its_own_environment_to_the_same_pins(baked: Baker) -> None:
+    service = baked(**PIP, _lock_dependencies=True)
     service.install()
     before = {name: (service.path / name).read_text() for name in LOCK_FILES["pip"]}
 
@@ -141,8 +151,8 @@ def test_make_sbom_lists_the_locked_runtime_packages_with_their_hashes(installed
 
 
 @pytest.mark.parametrize("access_log", ["false", "true"], ids=["access-log-off", "access-log-on"])
-def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(baked: Any, access_log: str) -> None:
-    service = baked(dependency_manager="uv", python_version="3.13", _lock_dependencies=True)
+def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(baked: Baker, access_log: str) -> None:
+    service = baked(**UV, _lock_dependencies=True)
     service.install()
     # gunicorn as the image runs it (make would add its own line when stopped).
     gunicorn = [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.wsgi:app"]

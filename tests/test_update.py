@@ -19,9 +19,16 @@ from typing import Any
 
 import pytest
 
-from conftest import SHARED_PACKAGE_DIR, TEMPLATE_DIR, TOOLS_BIN, BakedService, python_executable
-from support import LOCK_FILES, MANAGERS, clean_environment
-from test_docker import docker_engine  # noqa: F401  (skips, or fails in CI, without a Docker engine)
+from support import (
+    LOCK_FILES,
+    MANAGERS,
+    SHARED_PACKAGE_DIR,
+    TEMPLATE_DIR,
+    TOOLS_BIN,
+    BakedService,
+    clean_environment,
+    python_executable,
+)
 
 pytestmark = pytest.mark.update
 
