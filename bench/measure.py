@@ -23,13 +23,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.system import TEMPLATE_DIR, TOOLS_BIN, progress, run, timed
-from tests.support import LOCK_FILES
+from bench.system import TEMPLATE_DIR, progress, run, timed
+from tests.support import EXAMPLE_PYTHON, LOCK_FILES, build_example_monorepo
 
-PYTHON_VERSION = "3.12"
+PYTHON_VERSION = EXAMPLE_PYTHON
 BASE_IMAGE = f"python:{PYTHON_VERSION}-slim"
-SERVICE = "order_manager"
-SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
+SERVICE = "order_manager"  # the example system's service with the shared package, by path
 CODE_FILE = Path("src") / SERVICE / "api.py"
 
 # Every cache the three tools use; all point into one directory per measurement.
@@ -88,21 +87,8 @@ class Service:
 
 
 def generate(manager: str, root: Path) -> Service:
-    """The example monorepo for ``manager``: the shared package by path and order_manager, not locked yet."""
-    shutil.copytree(
-        SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator", ignore=shutil.ignore_patterns("__pycache__")
-    )
-    (root / "services").mkdir(parents=True)
-    answers = {
-        "service_name": SERVICE,
-        "dependency_manager": manager,
-        "python_version": PYTHON_VERSION,
-        "use_discount_calculator": "yes",
-        "discount_calculator_path": "../../libs/discount_calculator",
-        "_lock_dependencies": "no",  # `make lock` is measured
-    }
-    command = [str(TOOLS_BIN / "cookiecutter"), "--no-input", str(TEMPLATE_DIR), "--output-dir", "services"]
-    run(command + [f"{key}={value}" for key, value in answers.items()], root)
+    """The example monorepo for ``manager``, built as the suite builds it, not locked: `make lock` is measured."""
+    build_example_monorepo(root, manager, lock=False)
     return Service(manager=manager, root=root)
 
 
