@@ -1,4 +1,5 @@
-"""Jinja extensions the template loads through ``_extensions`` in cookiecutter.json.
+"""The template's Jinja filters, registered by one extension (``TemplateFilters``, in cookiecutter.json's
+``_extensions``): ``quoted`` and ``project_directory``.
 
 Free-text answers (description, author) end up inside TOML, YAML, JSON and Python string literals. Jinja's
 ``tojson`` is not enough for TOML: it writes characters outside the Basic Multilingual Plane as surrogate
@@ -51,8 +52,8 @@ def project_directory(value: object) -> str:
     return text if _DIRECTORY_NAME.fullmatch(text) else REFUSED_NAME_DIRECTORY
 
 
-class QuotedStringExtension(Extension):
-    """Registers the ``quoted`` and ``project_directory`` filters."""
+class TemplateFilters(Extension):
+    """The template's own filters: ``quoted`` (free text as a string literal) and ``project_directory``."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
