@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 ANSWERS = json.loads(
@@ -57,6 +58,8 @@ FILES_BY_OPTION = {
 # find, so both need the service's own Python; pip-tools itself is installed into .venv by `make lock`; uv finds
 # an interpreter or downloads one.
 LOCK_NEEDS = {"poetry": ["poetry", "{python}"], "pip": ["{python}"], "uv": ["uv"]}
+# What `make lock` runs, as the hook announces it.
+LOCKER = {"poetry": "poetry lock", "pip": "pip-compile", "uv": "uv lock"}
 LOCK_TIMEOUT_SECONDS = 300
 
 
@@ -155,11 +158,19 @@ def lock_needs(answers: dict[str, object]) -> list[str]:
 
 
 def lock_dependencies(answers: dict[str, object]) -> str | None:
-    """Run ``make lock``; return None on success, else why it did not happen."""
+    """Run ``make lock``, saying so before and how long it took after; return None on success, else why not.
+
+    A virtual environment made on the way (Poetry makes .venv with the first Python it finds; pip-compile runs
+    from a .venv of its own) is removed: `make install` makes the service's, with its dependencies.
+    """
     missing = [tool for tool in ("make", *lock_needs(answers)) if shutil.which(tool) is None]
     if missing:
         return f"{' and '.join(missing)} not found on PATH"
     environment = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    manager = str(answers["dependency_manager"])
+    had_venv = Path(".venv").exists()
+    print(f"Locking with {LOCKER[manager]} for Python {answers['python_version']} ...", flush=True)
+    started = time.monotonic()
     try:
         result = subprocess.run(
             ["make", "lock"],
@@ -171,9 +182,13 @@ def lock_dependencies(answers: dict[str, object]) -> str | None:
         )
     except subprocess.TimeoutExpired:
         return f"`make lock` did not finish within {LOCK_TIMEOUT_SECONDS} s (is the package index reachable?)"
+    finally:
+        if not had_venv:
+            shutil.rmtree(".venv", ignore_errors=True)
     if result.returncode != 0:
         last_lines = (result.stderr or result.stdout).strip().splitlines()[-3:]
         return "`make lock` failed: " + " | ".join(last_lines)
+    print(f"Locked in {time.monotonic() - started:.1f} s: {' and '.join(LOCK_FILES[manager])}.", flush=True)
     return None
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from cyclonedx.schema import SchemaVersion
@@ -15,6 +17,7 @@ from support import (
     MAX_CONTENT_LENGTH,
     BakedService,
     Baker,
+    bake,
     bom_packages,
     case_id,
     http,
@@ -174,3 +177,22 @@ def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(ba
         assert len(access) == 1 and " 201 " in access[0], lines
     else:
         assert access == [], lines
+
+
+@pytest.mark.parametrize("answers", MATRIX, ids=case_id)
+def test_generation_says_what_it_locks_and_leaves_no_virtual_environment(
+    answers: dict[str, str], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    service = bake(tmp_path, **answers, _lock_dependencies=True)
+    output = capfd.readouterr().out
+
+    lock_files = " and ".join(LOCK_FILES[answers["dependency_manager"]])
+    said = re.search(
+        rf"^Locking with .+ for Python {re.escape(answers['python_version'])} \.\.\.\n"
+        rf"Locked in \d+\.\d s: {re.escape(lock_files)}\.\n",
+        output,
+        re.MULTILINE,
+    )
+    assert said, output
+    assert output.index("Locking with") < output.index(f"Created {service.name}/")
+    assert not (service.path / ".venv").exists(), "the lock left a virtual environment behind"
