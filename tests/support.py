@@ -165,13 +165,9 @@ def case_id(answers: Mapping[str, Any]) -> str:
 
 
 def install_matrix() -> list[dict[str, str]]:
-    """The services the install layer locks, installs and serves: every manager once and every Python version
-    once, paired in cookiecutter.json's order (the default manager on the default Python)."""
-    count = max(len(MANAGERS), len(PYTHONS))
-    return [
-        {"dependency_manager": MANAGERS[i % len(MANAGERS)], "python_version": PYTHONS[i % len(PYTHONS)]}
-        for i in range(count)
-    ]
+    """The services the install layer locks, installs and serves on this machine: the pairs of ``PYTHON_PROOFS``
+    whose Python it has (every manager appears; test_pythons.py runs the other pairs in containers)."""
+    return [{"dependency_manager": manager, "python_version": version} for manager, version in proofs_on_this_machine()]
 
 
 # --- Environment and processes ---------------------------------------------------------------------------------
@@ -381,8 +377,9 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str | N
 
 # Where the example monorepo's services find the shared package, relative to each service.
 EXAMPLE_PACKAGE_PATH = "../../libs/discount_calculator"
-# The Python version the example system and the private-index tests use.
-EXAMPLE_PYTHON = DEFAULT_PYTHON
+# The Python version the example system, the private-index tests and the benchmark use: one every machine of this
+# project has an interpreter of (the default, 3.15, may only exist in containers: test_pythons.py).
+EXAMPLE_PYTHON = "3.12"
 INDEX_PYTHON = EXAMPLE_PYTHON
 # What the private index mirrors: a service's runtime and development dependencies, the build backends of the
 # three tools, and pip-tools.
@@ -512,3 +509,18 @@ def bom_packages(bom: dict[str, Any]) -> dict[str, tuple[str, set[str]]]:
         return {h["content"] for h in found if h["alg"] == "SHA-256"}
 
     return {normalized(c["name"]): (c["version"], hashes(c)) for c in bom["components"]}
+
+
+# The Python versions the template offers (cookiecutter.json; the first is the default), and which dependency
+# manager proves each: all of them on the default, one on every other version, in turn (uv first: the version
+# after the default is the likeliest to lack an interpreter here, and uv is the quickest in a container).
+# test_services.py runs a pair on this machine when it has that Python; test_pythons.py runs the others in a
+# container of their python:X-slim image.
+PYTHON_PROOFS: list[tuple[str, str]] = [(manager, PYTHONS[0]) for manager in MANAGERS] + [
+    (MANAGERS[::-1][index % len(MANAGERS)], version) for index, version in enumerate(PYTHONS[1:])
+]
+
+
+def proofs_on_this_machine() -> list[tuple[str, str]]:
+    """The (manager, Python) pairs of PYTHON_PROOFS whose Python this machine has: the install layer runs them here."""
+    return [(manager, version) for manager, version in PYTHON_PROOFS if find_python(version)]

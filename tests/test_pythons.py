@@ -1,39 +1,56 @@
 """Every Python version the template offers: the service locks for it, installs, passes its own checks, and ships.
 
 A pip lock is resolved for the Python pip-compile runs on, so the lock must be made by the service's own Python,
-not by the one running cookiecutter (or this suite).
+not by the one running cookiecutter (or this suite). Versions this machine has no interpreter of are proven in a
+container of their python:X-slim image (scripts/docker-base-images builds stand-ins where no registry answers).
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
+import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_docker import docker
 
-from support import PYTHONS, TOOLS_BIN, bake, find_python
+from support import (
+    LOCK_FILES,
+    PYTHON_PROOFS,
+    PYTHONS,
+    TEMPLATE_CONTEXT,
+    TOOLS_BIN,
+    BakedService,
+    bake,
+    find_python,
+    free_port,
+    http,
+    wait_until_answers,
+)
 
-OFFERED_PYTHONS = list(PYTHONS)
 SUITE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
 def other_host_python() -> str | None:
     """The newest offered version this machine has an interpreter of, other than the one running the suite."""
-    for version in sorted(OFFERED_PYTHONS, key=lambda v: tuple(map(int, v.split("."))), reverse=True):
+    for version in sorted(PYTHONS, key=lambda v: tuple(map(int, v.split("."))), reverse=True):
         if version != SUITE_PYTHON and find_python(version):
             return version
     return None
 
 
 @pytest.mark.install
-@pytest.mark.network
 def test_pip_lock_is_resolved_for_the_services_python_not_the_one_running_cookiecutter(baked: Any) -> None:
     target = other_host_python()
     if target is None:
-        pytest.fail(f"needs an interpreter of an offered Python other than {SUITE_PYTHON}: {OFFERED_PYTHONS}")
+        pytest.fail(f"needs an interpreter of an offered Python other than {SUITE_PYTHON}: {PYTHONS}")
     service = baked(dependency_manager="pip", python_version=target)
     # A requirement only the service's Python selects: a lock resolved by the suite's Python would leave it out.
     requirements = service.path / "requirements.in"
@@ -51,7 +68,7 @@ def test_without_the_services_python_generation_leaves_the_pip_lock_to_make_lock
 ) -> None:
     # The suite's tools and the system's directories, none of pyenv's interpreters.
     path = os.pathsep.join([str(TOOLS_BIN), "/usr/bin", "/bin"])
-    missing = [v for v in OFFERED_PYTHONS if shutil.which(f"python{v}", path=path) is None]
+    missing = [v for v in PYTHONS if shutil.which(f"python{v}", path=path) is None]
     assert missing, f"every offered Python is in {path}"
     monkeypatch.setenv("PATH", path)
 
@@ -62,3 +79,141 @@ def test_without_the_services_python_generation_leaves_the_pip_lock_to_make_lock
     assert f"Install Python {missing[0]} (python{missing[0]} on PATH), then run `make lock`." in output
     assert not (service.path / "requirements.txt").exists()
     assert not (service.path / ".venv").exists()
+
+
+# --- every offered version: lock, install, the service's own test and lint; then its image ----------------------
+# Which manager proves which version (PYTHON_PROOFS) is decided in support.py: all three on the default, one on
+# every other version. Where this machine has an interpreter, test_services.py runs the verbs on the host; here,
+# the versions it has none of run inside a container of their python:X-slim image.
+CONTAINER_PROOFS = [(manager, version) for manager, version in PYTHON_PROOFS if not find_python(version)]
+VERBS = ("lock", "install", "test", "lint")
+# Inside the container, for the tools there: pip's, uv's and Poetry's (requests) CA settings, and no download of a
+# managed interpreter by uv (the image's Python is the one to prove).
+CONTAINER_ENV = {
+    "DEBIAN_FRONTEND": "noninteractive",
+    "REQUESTS_CA_BUNDLE": "/etc/ssl/certs/ca-certificates.crt",
+    "UV_PYTHON_DOWNLOADS": "never",
+}
+
+
+def tool_requirements(manager: str) -> list[str]:
+    """What a developer installs to run the manager's `make` verbs (a pip service brings pip-tools into .venv)."""
+    pins = TEMPLATE_CONTEXT["__tool_pins"]
+    return {"poetry": [pins["poetry"], pins["poetry_export"]], "uv": [pins["uv"]], "pip": []}[manager]
+
+
+@dataclass
+class ContainerRun:
+    """One manager's service after its verbs ran in the container: where it is, the verb that failed, the logs."""
+
+    service: BakedService
+    failed: str | None
+    logs: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def proven_in_container(
+    baked: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str], dict[str, ContainerRun]]:
+    """``proven_in_container(version)``: one container run per version does every verb for each of its managers."""
+    cache: dict[str, dict[str, ContainerRun]] = {}
+
+    def get(version: str) -> dict[str, ContainerRun]:
+        if version not in cache:
+            managers = [manager for manager, v in CONTAINER_PROOFS if v == version]
+            root = tmp_path_factory.mktemp(f"python{version}")
+            services = {}
+            for manager in managers:
+                generated = baked(dependency_manager=manager, python_version=version)
+                shutil.copytree(generated.path, root / manager / generated.path.name)
+                services[manager] = BakedService(root / manager / generated.path.name, generated.answers)
+            tools = " ".join(pin for manager in managers for pin in tool_requirements(manager))
+            verbs = " ".join(VERBS)
+            script = "\n".join(
+                [
+                    "set -e",
+                    "apt-get update -qq && apt-get install -y -qq --no-install-recommends make >/dev/null",
+                    f"python -m pip install --quiet --no-cache-dir --root-user-action=ignore {tools}" if tools else "",
+                    # The managers side by side: most of their time is waiting for the package index.
+                    *(
+                        f"(cd {shlex.quote(str(service.path))} && for verb in {verbs}; do"
+                        f" make $verb >../$verb.log 2>&1 || {{ echo $verb >../failed; break; }}; done) &"
+                        for service in services.values()
+                    ),
+                    "wait",
+                    f"chown -R {os.getuid()}:{os.getgid()} {shlex.quote(str(root))}",
+                ]
+            )
+            env_options = [option for key, value in CONTAINER_ENV.items() for option in ("--env", f"{key}={value}")]
+            docker(
+                "run", "--rm", "--network", "host", "--volume", f"{root}:{root}", *env_options,
+                f"python:{version}-slim", "sh", "-c", script,
+            )  # fmt: skip
+            cache[version] = {}
+            for manager, service in services.items():
+                failed_file = service.path.parent / "failed"
+                logs = {log.stem: log.read_text() for log in service.path.parent.glob("*.log")}
+                failed = failed_file.read_text().strip() if failed_file.exists() else None
+                cache[version][manager] = ContainerRun(service, failed, logs)
+        return cache[version]
+
+    return get
+
+
+@pytest.mark.install
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker_engine")
+@pytest.mark.parametrize(("manager", "version"), CONTAINER_PROOFS, ids=[f"{m}-py{v}" for m, v in CONTAINER_PROOFS])
+def test_in_a_python_container_the_service_locks_installs_and_passes_its_tests_and_lint(
+    proven_in_container: Callable[[str], dict[str, ContainerRun]], manager: str, version: str
+) -> None:
+    run = proven_in_container(version)[manager]
+    assert run.failed is None, f"`make {run.failed}` failed on Python {version}:\n{run.logs[run.failed][-3000:]}"
+    for name in LOCK_FILES[manager]:
+        assert (run.service.path / name).stat().st_size > 0
+    if manager == "pip":
+        lock = (run.service.path / "requirements.txt").read_text()
+        assert f"autogenerated by pip-compile with Python {version}\n" in lock
+    venv = (run.service.path / ".venv" / "pyvenv.cfg").read_text()
+    assert re.search(rf"^version(_info)? = {re.escape(version)}\.", venv, re.MULTILINE), venv
+    assert re.search(r"\b\d+ passed\b", run.logs["test"]) and "failed" not in run.logs["test"]
+
+
+def service_for_image(manager: str, version: str, proven_in_container: Any, baked: Any) -> BakedService:
+    """The locked service: from the container run where the machine lacks the version, else as generated here."""
+    if (manager, version) in CONTAINER_PROOFS:
+        run = proven_in_container(version)[manager]
+        if run.failed:
+            pytest.fail(f"the service for Python {version} did not lock in its container (`make {run.failed}`)")
+        return run.service
+    return baked(dependency_manager=manager, python_version=version, _lock_dependencies=True)
+
+
+@pytest.mark.install
+@pytest.mark.docker
+@pytest.mark.usefixtures("docker_engine")
+@pytest.mark.parametrize(("manager", "version"), PYTHON_PROOFS, ids=[f"{m}-py{v}" for m, v in PYTHON_PROOFS])
+def test_the_image_for_each_python_builds_and_serves(
+    proven_in_container: Callable[[str], dict[str, ContainerRun]], baked: Any, manager: str, version: str
+) -> None:
+    service = service_for_image(manager, version, proven_in_container, baked)
+    tag = f"template-test/python{version}-{manager}-{os.getpid()}:latest"
+    port = free_port()
+    prefix = service.name.upper()
+    try:
+        service.make("docker-build", IMAGE=tag, DOCKER_BUILD_FLAGS="--network host")
+        container = docker(
+            "run", "--detach", "--network", "host", "--read-only",
+            "--env", f"{prefix}_HOST=127.0.0.1", "--env", f"{prefix}_PORT={port}", tag,
+        )  # fmt: skip
+        try:
+            wait_until_answers(f"http://127.0.0.1:{port}/healthz", timeout=60)
+            served = docker("exec", container, "python", "-c", "import platform; print(platform.python_version())")
+            response = http("POST", f"http://127.0.0.1:{port}/api/order", b"{}", "application/json")
+        finally:
+            subprocess.run(["docker", "rm", "--force", container], capture_output=True, check=False)
+    finally:
+        subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True, check=False)
+    assert served.startswith(f"{version}.")
+    assert response.status == 201
+    assert response.json() == {"message": "Order created"}
