@@ -25,8 +25,9 @@ from tests.support import free_port, process_group, wait_until_answers
 
 REFERENCE = "reference"
 ENV_PREFIX = SERVICE.upper() + "_"
-# The least ratio generated/bare under the same gunicorn.conf.py: the service's code may cost at most 10 %.
-TARGET_RATIO = 0.9
+# The least ratio generated/bare under the same gunicorn.conf.py: the service's code, request metrics included, may
+# cost at most 7 % of a trivial endpoint's throughput.
+TARGET_RATIO = 0.93
 
 
 @dataclass(frozen=True)
