@@ -20,8 +20,10 @@ from support import (
     ExampleMonorepo,
     bake,
     build_example_monorepo,
+    case_id,
     clean_environment,
     free_port,
+    install_matrix,
     mirror_index_packages,
     process_group,
     wait_until_answers,
@@ -113,3 +115,12 @@ def docker_engine() -> None:
         if os.environ.get("TEMPLATE_TESTS_REQUIRE_DOCKER"):
             pytest.fail(reason + " (TEMPLATE_TESTS_REQUIRE_DOCKER is set, as in CI)")
         pytest.skip(reason)
+
+
+@pytest.fixture(scope="module", params=install_matrix(), ids=case_id)
+def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
+    """A service of each install_matrix() case, locked at generation and installed with `make install`; the bake
+    and the install are shared by every module that asks (test_services.py, test_observability.py)."""
+    service = baked(**request.param, _lock_dependencies=True)
+    service.install()
+    return service

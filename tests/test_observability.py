@@ -158,13 +158,6 @@ def increase(before: dict[tuple[str, str, str], float], after: dict[tuple[str, s
     return {key: value - before.get(key, 0) for key, value in after.items() if value != before.get(key, 0)}
 
 
-@pytest.fixture(scope="module", params=MATRIX, ids=case_id)
-def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
-    service = baked(**request.param, _lock_dependencies=True)
-    service.install()
-    return service
-
-
 @pytest.fixture(scope="module")
 def served(installed: BakedService, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with serve(installed, tmp_path_factory.mktemp("observe")) as running:

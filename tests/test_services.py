@@ -35,13 +35,6 @@ PIP = next(answers for answers in MATRIX if answers["dependency_manager"] == "pi
 UV = next(answers for answers in MATRIX if answers["dependency_manager"] == "uv")
 
 
-@pytest.fixture(scope="module", params=MATRIX, ids=case_id)
-def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
-    service = baked(**request.param, _lock_dependencies=True)
-    service.install()
-    return service
-
-
 @pytest.fixture(scope="module")
 def base_url(installed: BakedService) -> Iterator[str]:
     with serving(installed) as url:
