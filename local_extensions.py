@@ -1,5 +1,11 @@
-"""The template's Jinja filters, registered by one extension (``TemplateFilters``, in cookiecutter.json's
-``_extensions``): ``quoted`` and ``project_directory``.
+"""The template's Jinja filters, registered by one extension (``TemplateFilters``; cookiecutter.json's
+``_extensions`` names it by its first name, ``QuotedStringExtension``): ``quoted`` and ``project_directory``.
+
+Both names and both filters must stay in every future version of this module. ``make update`` runs cruft, which
+renders the service's old template commit and the new one in one Python process, and Python imports
+``local_extensions`` only once: the second render gets the first render's module. A name or a filter that one
+commit has and the other lacks breaks every update across them (a rename of the extension did, in the suite's
+update test from an older commit).
 
 Free-text answers (description, author) end up inside TOML, YAML, JSON and Python string literals. Jinja's
 ``tojson`` is not enough for TOML: it writes characters outside the Basic Multilingual Plane as surrogate
@@ -59,3 +65,7 @@ class TemplateFilters(Extension):
         super().__init__(environment)
         environment.filters["quoted"] = quoted
         environment.filters["project_directory"] = project_directory
+
+
+# The name cookiecutter.json has always used; see the module docstring for why it cannot change.
+QuotedStringExtension = TemplateFilters

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -102,6 +101,11 @@ def tool_requirements(manager: str) -> list[str]:
     return {"poetry": [pins["poetry"], pins["poetry_export"]], "uv": [pins["uv"]], "pip": []}[manager]
 
 
+# Where the services sit inside the container. Not under /tmp: the services' own pytest sessions there clean up
+# old /tmp/pytest-of-<user>/pytest-N directories, and a mount inside the suite's own basetemp was one of them.
+CONTAINER_ROOT = "/proofs"
+
+
 @dataclass
 class ContainerRun:
     """One manager's service after its verbs ran in the container: where it is, the verb that failed, the logs."""
@@ -136,17 +140,17 @@ def proven_in_container(
                     f"python -m pip install --quiet --no-cache-dir --root-user-action=ignore {tools}" if tools else "",
                     # The managers side by side: most of their time is waiting for the package index.
                     *(
-                        f"(cd {shlex.quote(str(service.path))} && for verb in {verbs}; do"
+                        f"(cd {CONTAINER_ROOT}/{manager}/{service.path.name} && for verb in {verbs}; do"
                         f" make $verb >../$verb.log 2>&1 || {{ echo $verb >../failed; break; }}; done) &"
-                        for service in services.values()
+                        for manager, service in services.items()
                     ),
                     "wait",
-                    f"chown -R {os.getuid()}:{os.getgid()} {shlex.quote(str(root))}",
+                    f"chown -R {os.getuid()}:{os.getgid()} {CONTAINER_ROOT}",
                 ]
             )
             env_options = [option for key, value in CONTAINER_ENV.items() for option in ("--env", f"{key}={value}")]
             docker(
-                "run", "--rm", "--network", "host", "--volume", f"{root}:{root}", *env_options,
+                "run", "--rm", "--network", "host", "--volume", f"{root}:{CONTAINER_ROOT}", *env_options,
                 f"python:{version}-slim", "sh", "-c", script,
             )  # fmt: skip
             cache[version] = {}
