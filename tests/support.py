@@ -26,10 +26,12 @@ import tempfile
 import time
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.client import HTTPConnection
 from pathlib import Path
 from typing import IO, Any
 
@@ -361,8 +363,13 @@ class HttpResponse:
         return json.loads(self.body)
 
 
-def http(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> HttpResponse:
-    """One real HTTP request; 4xx and 5xx come back as responses, not exceptions."""
+def http(
+    method: str, url: str, body: bytes | list[bytes] | None = None, content_type: str | None = None
+) -> HttpResponse:
+    """One real HTTP request; 4xx and 5xx come back as responses, not exceptions. A body given as a list of parts
+    is sent chunked (``Transfer-Encoding: chunked``, no ``Content-Length``)."""
+    if isinstance(body, list):
+        return send_chunked(method, url, body, content_type)
     request = urllib.request.Request(url, data=body, method=method)
     if content_type:
         request.add_header("Content-Type", content_type)
@@ -371,6 +378,21 @@ def http(method: str, url: str, body: bytes | None = None, content_type: str | N
             return HttpResponse(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as error:
         return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+def send_chunked(method: str, url: str, parts: list[bytes], content_type: str | None) -> HttpResponse:
+    """The parts as chunks, encoded here and written at once: a server that refuses the body before its end then
+    closes a connection the client has finished writing to (urllib writes chunk by chunk, and would meet a reset)."""
+    address = urllib.parse.urlsplit(url)
+    encoded = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
+    headers = {"Transfer-Encoding": "chunked", **({"Content-Type": content_type} if content_type else {})}
+    connection = HTTPConnection(address.hostname or "", address.port, timeout=10)
+    try:
+        connection.request(method, address.path, encoded, headers)  # sent as given: the headers name an encoding
+        response = connection.getresponse()
+        return HttpResponse(response.status, dict(response.headers), response.read())
+    finally:
+        connection.close()
 
 
 # --- The example system and the private index ------------------------------------------------------------------

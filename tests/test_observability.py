@@ -21,6 +21,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -239,6 +240,18 @@ def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -
         line = served.wait_for_log(lambda entry, rid=request_id: entry.get("request_id") == rid)
         assert line["logger"] == "gunicorn.access"
         assert request_line in line["message"]
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_created_request_ids_never_repeat_across_workers(served: Served) -> None:
+    """New ids come from ``random``, which each worker must reseed after the fork, or workers repeat each other."""
+    with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
+        responses = list(pool.map(lambda _: call(served.url + "/healthz", {}), range(REQUESTS)))
+
+    created = [response.headers["X-Request-ID"] for response in responses]
+    assert all(CREATED_ID.fullmatch(request_id) for request_id in created)
+    assert len(set(created)) == REQUESTS
 
 
 @pytest.mark.install

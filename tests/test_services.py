@@ -69,8 +69,9 @@ def test_the_services_own_lint_and_type_checks_pass(installed: BakedService) -> 
     installed.make("lint")
 
 
-def test_gunicorn_creates_the_resource(base_url: str) -> None:
-    response = http("POST", base_url + "/api/order", b'{"item": "book"}', "application/json")
+@pytest.mark.parametrize("body", [b'{"item": "book"}', [b'{"item": ', b'"book"}']], ids=["declared", "chunked"])
+def test_gunicorn_creates_the_resource(base_url: str, body: bytes | list[bytes]) -> None:
+    response = http("POST", base_url + "/api/order", body, "application/json")
 
     assert response.status == 201
     assert response.json() == {"message": "Order created"}
@@ -103,11 +104,12 @@ def test_the_served_openapi_document_passes_openapi_spec_validator(base_url: str
         ("DELETE", "/api/order", None, None, 405),
         ("POST", "/api/order", b"item=book", "application/x-www-form-urlencoded", 415),
         ("POST", "/api/order", b'{"pad": "' + b"x" * 2 * MAX_CONTENT_LENGTH + b'"}', "application/json", 413),
+        ("POST", "/api/order", [b'{"pad": "', b"x" * 2 * MAX_CONTENT_LENGTH, b'"}'], "application/json", 413),
     ],
-    ids=["unknown-route", "wrong-method", "wrong-content-type", "oversized-body"],
+    ids=["unknown-route", "wrong-method", "wrong-content-type", "oversized-body", "oversized-chunked-body"],
 )
 def test_gunicorn_answers_every_error_with_json(
-    base_url: str, method: str, path: str, body: bytes | None, content_type: str | None, status: int
+    base_url: str, method: str, path: str, body: bytes | list[bytes] | None, content_type: str | None, status: int
 ) -> None:
     response = http(method, base_url + path, body, content_type)
 

@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+import io
+
+import pytest
 from flask.testing import FlaskClient
 
 ENDPOINT = "/api/{{ cookiecutter.resource_name }}"
+# gunicorn ends every body itself and says so; app.py then keeps the size limit itself.
+SERVER_ENDS_THE_BODY = {"wsgi.input_terminated": True}
+CHUNKED = {**SERVER_ENDS_THE_BODY, "HTTP_TRANSFER_ENCODING": "chunked"}
 
 
 {%- if cookiecutter.use_discount_calculator %}
@@ -52,3 +58,22 @@ def test_a_body_over_the_size_limit_is_a_json_413(client: FlaskClient) -> None:
 
     assert response.status_code == 413
     assert response.get_json()["error"]["code"] == 413
+
+
+# The limit in these tests is 1024 bytes: bodies of 1011, 1024 and 1025 bytes.
+@pytest.mark.parametrize(("pad", "status"), [(1000, 201), (1013, 201), (1014, 413)])
+@pytest.mark.parametrize("sent", ["declared", "chunked"])
+def test_the_size_limit_holds_when_the_server_ends_the_body(
+    client: FlaskClient, sent: str, pad: int, status: int
+) -> None:
+    body = b'{"pad": "' + b"x" * pad + b'"}'
+    if sent == "declared":
+        response = client.post(
+            ENDPOINT, data=body, content_type="application/json", environ_overrides=SERVER_ENDS_THE_BODY
+        )
+    else:
+        response = client.post(
+            ENDPOINT, input_stream=io.BytesIO(body), content_type="application/json", environ_overrides=CHUNKED
+        )
+
+    assert response.status_code == status

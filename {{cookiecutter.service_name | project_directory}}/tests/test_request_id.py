@@ -6,6 +6,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from {{ cookiecutter.service_name }}.request_id import current_request_id
+
 CREATED = re.compile(r"[0-9a-f]{32}")
 
 
@@ -39,3 +41,13 @@ def test_error_responses_carry_the_request_id(app: Flask, client: FlaskClient) -
         response = client.open(path, method=method, headers={"X-Request-ID": "req-err"})
         assert response.status_code >= 400
         assert response.headers["X-Request-ID"] == "req-err"
+
+
+def test_a_view_reads_the_id_it_would_pass_on(app: Flask, client: FlaskClient) -> None:
+    app.add_url_rule("/whoami", view_func=current_request_id)
+
+    sent = client.get("/whoami", headers={"X-Request-ID": "req-7"})
+    created = client.get("/whoami")
+
+    assert sent.get_data(as_text=True) == "req-7"
+    assert created.get_data(as_text=True) == created.headers["X-Request-ID"]

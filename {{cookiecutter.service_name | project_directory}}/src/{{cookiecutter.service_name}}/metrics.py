@@ -1,9 +1,11 @@
 """Request metrics at ``GET /metrics``, in the Prometheus text format.
 
 ``http_server_request_duration_seconds`` is OpenTelemetry's HTTP server duration histogram in Prometheus form
-(same name, labels and default buckets), so dashboards written for other services work unchanged. ``http_route``
-is the URL rule, never the raw path, so the number of series stays bounded; requests that match no rule (404, and
-405, which Flask decides while matching) share the empty value, which Prometheus reads as "no route".
+(same name, labels and default buckets), so dashboards written for other services work unchanged. A request is
+timed from the moment it reaches the app to the moment its response starts (``RequestIds`` in request_id.py).
+``http_route`` is the URL rule, never the raw path, so the number of series stays bounded; requests that match no
+rule (404, and 405, which Flask decides while matching) share the empty value, which Prometheus reads as "no
+route".
 
 Under gunicorn every worker writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR`` (gunicorn.conf.py prepares
 the directory before the app is loaded) and a scrape adds up all the files, so the counts are exact whichever worker
@@ -14,35 +16,21 @@ process.
 from __future__ import annotations
 
 import os
-import time
+from wsgiref.types import WSGIEnvironment
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, Request, current_app
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.wrappers import Response
+
+from {{ cookiecutter.service_name }}.request_id import Observer
 
 metrics = Blueprint("metrics", __name__)
 
 UNMATCHED_ROUTE = ""
 # Any other method is counted as "_OTHER", as OpenTelemetry does: a client must not be able to create series at will.
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-_EXTENSION = "{{ cookiecutter.service_name }}.metrics"
-
-
-def _start_timer() -> None:
-    g.request_started = time.perf_counter()
-
-
-def _observe(response: Response) -> Response:
-    started = g.pop("request_started", None)
-    if started is not None:
-        rule = request.url_rule
-        method = request.method if request.method in _KNOWN_METHODS else "_OTHER"
-        duration: Histogram = current_app.extensions[_EXTENSION]
-        duration.labels(method, rule.rule if rule else UNMATCHED_ROUTE, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-    return response
+_REGISTRY = "{{ cookiecutter.service_name }}.metrics.registry"
 
 
 @metrics.get("/metrics")
@@ -51,21 +39,40 @@ def scrape() -> Response:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        registry = current_app.extensions[_EXTENSION + ".registry"]
+        registry = current_app.extensions[_REGISTRY]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
-def register_metrics(app: Flask) -> None:
-    """Time every request of ``app`` and serve ``/metrics``; register it before the other request hooks."""
+def register_metrics(app: Flask) -> Observer:
+    """Serve ``/metrics`` from ``app`` and return what times its requests (given to ``RequestIds``, app.py)."""
     registry = CollectorRegistry()
-    app.extensions[_EXTENSION + ".registry"] = registry
-    app.extensions[_EXTENSION] = Histogram(
+    app.extensions[_REGISTRY] = registry
+    duration = Histogram(
         "http_server_request_duration_seconds",
         "Duration of HTTP server requests.",
         ["http_request_method", "http_route", "http_response_status_code"],
         registry=registry,
     )
-    # after_request hooks run in the reverse order of registration: this one runs last, after the others' work.
-    app.before_request(_start_timer)
-    app.after_request(_observe)
     app.register_blueprint(metrics)
+
+    # The labelled children, kept here: prometheus_client's labels() costs as much as the observation itself. There
+    # are as many as there are series, which the labels bound.
+    children: dict[tuple[str, str, str], Histogram] = {}
+
+    def observe(environ: WSGIEnvironment, status: str, seconds: float) -> None:
+        method = environ["REQUEST_METHOD"]
+        # Werkzeug keeps the request being served in the environ (the response starts before Flask lets it go);
+        # its url_rule is None when no rule matched.
+        request: Request | None = environ.get("werkzeug.request")
+        rule = request.url_rule if request is not None else None
+        labels = (
+            method if method in _KNOWN_METHODS else "_OTHER",
+            rule.rule if rule is not None else UNMATCHED_ROUTE,
+            status[:3],
+        )
+        child = children.get(labels)
+        if child is None:
+            child = children[labels] = duration.labels(*labels)
+        child.observe(seconds)
+
+    return observe
