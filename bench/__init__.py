@@ -37,7 +37,10 @@ with the same wrk parameters, in an order that rotates every round. Requests per
 under 400; answers of 400 and over and socket errors are counted apart, and any of them fails the benchmark.
 The ratio of the generated services to each other server is taken per round (the median of the generated
 services in that round over that server in the same round); the report gives its median and its min-max over
-rounds, the run-to-run noise. The benchmark exits 1 when a ratio falls under its server's target.
+rounds, the run-to-run noise. The benchmark exits 1 when a ratio falls under its server's target. Rows that
+need the service generated with other answers (``servers.VARIANTS``: traces on) run from that variant, generated,
+locked and installed once with the last manager; its runtime image is built once and its size is a note. The
+sampled row exports its spans to an OTLP/HTTP receiver in the benchmark's own process; none arriving fails the run.
 
 Everything started here is stopped here: servers run in their own process group and are stopped by PID, the
 temporary directory is removed, and the images built here are removed, by tag and by the IDs the builds printed.

@@ -27,6 +27,7 @@ from bench.system import (
     installed_versions,
     log,
     machine_facts,
+    progress,
     python_executable,
     tool_versions,
 )
@@ -87,6 +88,11 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     )
 
 
+def answer_text(value: Any) -> str:
+    """An answer as a user types it at the prompt: yes/no for booleans."""
+    return "yes" if value is True else "no" if value is False else str(value)
+
+
 def format_duration(seconds: float) -> str:
     minutes, seconds = divmod(round(seconds), 60)
     return f"{minutes} min {seconds:02d} s"
@@ -116,9 +122,29 @@ def benchmark(options: Options, workdir: Path, images: measure.Images | None) ->
         if images is not None:
             images.remove_all()  # one run's images at a time on disk
 
+    last = services[-1].manager
+    log(f"\nGenerating and installing the variants {', '.join(servers.VARIANTS)} ({last})")
+    variants = {
+        name: measure.generate_variant(last, workdir / f"variant-{name}", python, answers)
+        for name, answers in servers.VARIANTS.items()
+    }
+    if images is not None:
+        for name, variant in variants.items():
+            size = measure.variant_image_size(variant, python, images)
+            answers = ", ".join(f"`{key}={answer_text(value)}`" for key, value in servers.VARIANTS[name].items())
+            notes.append(
+                f"runtime image of the service generated with {answers} ({last}): {size:.1f} MB over "
+                f"`{measure.BASE_IMAGE}`"
+            )
+            progress(last, name, "runtime image", f"{size:.1f} MB")
+        images.remove_all()
     with ExitStack() as stack:
-        running = servers.start_servers(stack, services, workdir)
+        receiver = stack.enter_context(servers.otlp_receiver())
+        running = servers.start_servers(stack, services, variants, workdir, receiver.endpoint)
         throughput = measure_throughput(running, options.wrk, rounds=options.runs)
+        if any(server.spec.exports_spans for server in running) and receiver.exports == 0:
+            raise servers.BenchError("no span reached the OTLP receiver from the rows that export them")
+        throughput["otlp_exports"] = receiver.exports
 
     reference = services[-1]
     meta["serving_stack"] = installed_versions(reference.venv_bin / "python", reference.path)

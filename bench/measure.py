@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.system import TEMPLATE_DIR, progress, run, timed
-from tests.support import EXAMPLE_PYTHON, LOCK_FILES, build_example_monorepo
+from tests.support import (
+    EXAMPLE_PACKAGE_PATH,
+    EXAMPLE_PYTHON,
+    LOCK_FILES,
+    bake,
+    build_example_monorepo,
+    copy_shared_package,
+)
 
 PYTHON_VERSION = EXAMPLE_PYTHON
 BASE_IMAGE = f"python:{PYTHON_VERSION}-slim"
@@ -90,6 +97,26 @@ def generate(manager: str, root: Path) -> Service:
     """The example monorepo for ``manager``, built as the suite builds it, not locked: `make lock` is measured."""
     build_example_monorepo(root, manager, lock=False)
     return Service(manager=manager, root=root)
+
+
+def generate_variant(manager: str, root: Path, python: str, answers: Mapping[str, Any]) -> Service:
+    """order_manager of the example with more ``answers`` (traces on, say), locked and installed: it is served,
+    not measured."""
+    copy_shared_package(root)
+    bake(
+        root / "services",
+        service_name=SERVICE,
+        use_discount_calculator=True,
+        discount_calculator_path=EXAMPLE_PACKAGE_PATH,
+        dependency_manager=manager,
+        python_version=PYTHON_VERSION,
+        _lock_dependencies=False,
+        **answers,
+    )
+    service = Service(manager=manager, root=root)
+    make(service, "lock", PYTHON=python)
+    make(service, "install", PYTHON=python)
+    return service
 
 
 def make(service: Service, *targets: str, env: Mapping[str, str] | None = None, **variables: str) -> tuple[float, str]:
@@ -207,6 +234,14 @@ def measure_install(service: Service, this: Run) -> dict[str, float]:
         figures[key], _ = make(service, "install", env=cache_environment(cache), PYTHON=this.python)
     shutil.rmtree(cache)
     return figures
+
+
+def variant_image_size(service: Service, python: str, images: Images) -> float:
+    """MB a variant's runtime image adds to its base: built once, for the report's notes."""
+    image = service.image(f"{images.tag}-variant")
+    _, output = make(service, "docker-build", PYTHON=python, IMAGE=image, DOCKER_BUILD_FLAGS="--network host")
+    images.record(image, output)
+    return (image_size(image) - image_size(BASE_IMAGE)) / 1e6
 
 
 def measure_image(service: Service, this: Run) -> dict[str, float]:

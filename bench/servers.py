@@ -4,17 +4,21 @@ Each ``ServerSpec`` says what a server is (its key, its kind, its labels), how i
 ``env``, functions of the ``Place`` it runs in) and, for a server the generated service is held against, the
 least ratio generated/this the benchmark accepts (``target``). Servers of kind ``generated`` run once per
 manager and are pooled as the numerator of every ratio; every other server runs once, from the last manager's
-service directory and .venv. A new row is one more entry (``metrics-off`` below was added that way).
+service directory and .venv. A new row is one more entry (``metrics-off`` below was added that way). A row
+whose server needs the service generated with other answers names a ``variant`` (``VARIANTS``): that service is
+generated, locked and installed once, with the last manager, and the row runs from it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,8 @@ ENV_PREFIX = SERVICE.upper() + "_"
 # The least ratio generated/bare under the same gunicorn.conf.py: the service's code, request metrics included, may
 # cost at most 7 % of a trivial endpoint's throughput.
 TARGET_RATIO = 0.93
+# Services generated with more answers than the example's, for the rows that need them.
+VARIANTS: Mapping[str, Mapping[str, Any]] = {"traced": {"use_opentelemetry": True}}
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,7 @@ class Place:
     service: Service
     port: int
     server_settings: Mapping[str, Any]
+    otlp_endpoint: str  # the benchmark's OTLP/HTTP receiver
 
     @property
     def bare_app(self) -> list[str]:
@@ -56,6 +63,8 @@ class ServerSpec:
     command: Callable[[Place], list[str]]
     env: Callable[[Place], dict[str, str]] = lambda place: {}  # settings in the environment, none by default
     target: float | None = None  # least generated/this ratio accepted
+    variant: str | None = None  # a key of VARIANTS: runs from that service instead of the example's
+    exports_spans: bool = False  # its spans must reach the benchmark's receiver, or the run fails
 
 
 def service_address(place: Place) -> dict[str, str]:
@@ -111,6 +120,34 @@ SERVERS = (
         chart_label="generated,\nmetrics off",
         command=lambda place: ["make", "serve"],
         env=lambda place: {**service_address(place), f"{ENV_PREFIX}METRICS": "false"},
+    ),
+    ServerSpec(
+        key="traced-off",
+        kind=REFERENCE,
+        label="traced, sampler off",
+        description="traced, sampler off: the service generated with `use_opentelemetry=yes`, under `make serve` with "
+        "`OTEL_TRACES_SAMPLER=always_off`; the ratio to it is what the instrumentation costs when nothing is sampled.",
+        chart_label="traced,\nsampler off",
+        command=lambda place: ["make", "serve"],
+        env=lambda place: {**service_address(place), "OTEL_TRACES_SAMPLER": "always_off"},
+        variant="traced",
+    ),
+    ServerSpec(
+        key="traced-on",
+        kind=REFERENCE,
+        label="traced, every request sampled",
+        description="every request sampled: the same with `OTEL_TRACES_SAMPLER=always_on`, each span exported over "
+        "OTLP/HTTP to a receiver in the benchmark's process on 127.0.0.1; the ratio to it is what tracing every "
+        "request costs.",
+        chart_label="traced,\nall sampled",
+        command=lambda place: ["make", "serve"],
+        env=lambda place: {
+            **service_address(place),
+            "OTEL_TRACES_SAMPLER": "always_on",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": place.otlp_endpoint,
+        },
+        variant="traced",
+        exports_spans=True,
     ),
     ServerSpec(
         key="flask-run",
@@ -207,16 +244,68 @@ def serving(spec: ServerSpec, place: Place, log_path: Path) -> Iterator[Server]:
         yield Server(spec=spec, manager=place.service.manager, url=f"{base_url}/api/order")
 
 
-def start_servers(stack: ExitStack, services: Sequence[Service], logs: Path) -> list[Server]:
-    """Every server of SERVERS: the generated ones for each service, the others from the last service."""
+def start_servers(
+    stack: ExitStack, services: Sequence[Service], variants: Mapping[str, Service], logs: Path, otlp_endpoint: str
+) -> list[Server]:
+    """Every server of SERVERS: the generated ones for each service, a variant's from that service, the others
+    from the last service."""
     settings = gunicorn_server_settings(services[-1])
     servers = []
     for spec in SERVERS:
-        for service in services if spec.kind == GENERATED else services[-1:]:
-            place = Place(service=service, port=free_port(), server_settings=settings)
+        if spec.variant is not None:
+            places = [variants[spec.variant]]
+        else:
+            places = list(services) if spec.kind == GENERATED else [services[-1]]
+        for service in places:
+            place = Place(service=service, port=free_port(), server_settings=settings, otlp_endpoint=otlp_endpoint)
             log_path = logs / f"{spec.key}-{service.manager}.log"
             servers.append(stack.enter_context(serving(spec, place, log_path)))
     return servers
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """Takes an OTLP/HTTP export, counts it and answers 200 with an empty (valid) protobuf response."""
+
+    server: ReceiverServer
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock:
+            self.server.exports += 1
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:  # the signature of the method it replaces: no log
+        pass
+
+
+class ReceiverServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Receiver)
+        self.exports = 0
+        self.lock = threading.Lock()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def otlp_receiver() -> Iterator[ReceiverServer]:
+    """An OTLP/HTTP receiver on 127.0.0.1 for the traced rows, served from a thread of this process."""
+    receiver = ReceiverServer()
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+        thread.join()
 
 
 def check_order(server: Server) -> None:

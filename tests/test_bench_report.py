@@ -165,6 +165,8 @@ def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
         "bare-conf",
         "bare-limit",
         "metrics-off",
+        "traced-off",
+        "traced-on",
         "flask-run",
     ]
     assert stats.problems(results) == []
