@@ -67,9 +67,7 @@ MEASUREMENTS = (
     Measurement("build", "image build from scratch (`--no-cache`)", "build\nfrom scratch", "s", "image", 1),
     Measurement("rebuild", "image rebuild after a code-only change", "rebuild after\ncode change", "s", "image", 1),
     Measurement("image_size_mb", f"runtime image over `{BASE_IMAGE}`", "image size", "MB", "image", 1),
-    Measurement(
-        "update", "update to a new template commit (`make update`), warm cache", "update\nwarm cache", "s", "local"
-    ),
+    Measurement("update", "`make update` to a new template commit, warm cache", "update\nwarm cache", "s", "local"),
 )
 LABELS = {m.key: m.label for m in MEASUREMENTS}
 

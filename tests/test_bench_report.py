@@ -119,6 +119,11 @@ def test_readme_figures_are_what_the_committed_results_render() -> None:
     assert (TEMPLATE_DIR / "bench" / "results.md").read_text() == report.markdown(committed)
 
 
+def test_the_readme_states_the_target_the_benchmark_holds() -> None:
+    readme = " ".join((TEMPLATE_DIR / "README.md").read_text().split())
+    assert f"falls under {servers.TARGET_RATIO} of the bare app" in readme
+
+
 def test_committed_results_keep_their_promises() -> None:
     committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
     assert stats.problems(committed) == []
