@@ -18,14 +18,14 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from bench.measure import SERVICE, Service
 from bench.stats import GENERATED
 from bench.system import BENCH_DIR, BenchError, clean_environment, run
-from tests.support import free_port, process_group, wait_until_answers
+from tests.support import free_port, http_server_thread, process_group, wait_until_answers
 
 REFERENCE = "reference"
 ENV_PREFIX = SERVICE.upper() + "_"
@@ -72,6 +72,11 @@ def service_address(place: Place) -> dict[str, str]:
     return {f"{ENV_PREFIX}HOST": "127.0.0.1", f"{ENV_PREFIX}PORT": str(place.port)}
 
 
+def make_serve(place: Place) -> list[str]:
+    """The generated service's own way to run under gunicorn."""
+    return ["make", "serve"]
+
+
 SERVERS = (
     ServerSpec(
         key=GENERATED,
@@ -80,7 +85,7 @@ SERVERS = (
         description="generated, `make serve`: the generated service under gunicorn with its own `gunicorn.conf.py`, "
         "once per dependency manager.",
         chart_label="generated",
-        command=lambda place: ["make", "serve"],
+        command=make_serve,
         env=service_address,
     ),
     ServerSpec(
@@ -118,7 +123,7 @@ SERVERS = (
         description="metrics off: the generated service under `make serve` with `ORDER_MANAGER_METRICS=false`; the "
         "ratio to it is what the request metrics cost.",
         chart_label="generated,\nmetrics off",
-        command=lambda place: ["make", "serve"],
+        command=make_serve,
         env=lambda place: {**service_address(place), f"{ENV_PREFIX}METRICS": "false"},
     ),
     ServerSpec(
@@ -128,7 +133,7 @@ SERVERS = (
         description="traced, sampler off: the service generated with `use_opentelemetry=yes`, under `make serve` with "
         "`OTEL_TRACES_SAMPLER=always_off`; the ratio to it is what the instrumentation costs when nothing is sampled.",
         chart_label="traced,\nsampler off",
-        command=lambda place: ["make", "serve"],
+        command=make_serve,
         env=lambda place: {**service_address(place), "OTEL_TRACES_SAMPLER": "always_off"},
         variant="traced",
     ),
@@ -140,7 +145,7 @@ SERVERS = (
         "OTLP/HTTP to a receiver in the benchmark's process on 127.0.0.1; the ratio to it is what tracing every "
         "request costs.",
         chart_label="traced,\nall sampled",
-        command=lambda place: ["make", "serve"],
+        command=make_serve,
         env=lambda place: {
             **service_address(place),
             "OTEL_TRACES_SAMPLER": "always_on",
@@ -263,49 +268,37 @@ def start_servers(
     return servers
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    """Takes an OTLP/HTTP export, counts it and answers 200 with an empty (valid) protobuf response."""
+@dataclass
+class Receiver:
+    """The benchmark's OTLP/HTTP receiver: where it listens, and how many exports it took."""
 
-    server: ReceiverServer
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        with self.server.lock:
-            self.server.exports += 1
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:  # the signature of the method it replaces: no log
-        pass
-
-
-class ReceiverServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Receiver)
-        self.exports = 0
-        self.lock = threading.Lock()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    endpoint: str = ""
+    exports: int = 0
 
 
 @contextmanager
-def otlp_receiver() -> Iterator[ReceiverServer]:
-    """An OTLP/HTTP receiver on 127.0.0.1 for the traced rows, served from a thread of this process."""
-    receiver = ReceiverServer()
-    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
-    thread.start()
-    try:
+def otlp_receiver() -> Iterator[Receiver]:
+    """An OTLP/HTTP receiver on 127.0.0.1 for the traced rows, served from a thread of this process: it counts each
+    export and answers 200 with an empty (valid) protobuf response."""
+    receiver = Receiver()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                receiver.exports += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # the signature of the method it replaces: no log
+            pass
+
+    with http_server_thread(Handler) as server:
+        receiver.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
         yield receiver
-    finally:
-        receiver.shutdown()
-        receiver.server_close()
-        thread.join()
 
 
 def check_order(server: Server) -> None:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 import urllib.error
@@ -32,6 +33,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
@@ -378,6 +380,20 @@ def http(
             return HttpResponse(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as error:
         return HttpResponse(error.code, dict(error.headers), error.read())
+
+
+@contextmanager
+def http_server_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[ThreadingHTTPServer]:
+    """``handler`` served on a free 127.0.0.1 port from a thread of this process; shut down on exit."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def send_chunked(method: str, url: str, parts: list[bytes], content_type: str | None) -> HttpResponse:

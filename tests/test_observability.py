@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import socket
-import threading
 import time
 import tomllib
 import urllib.error
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,7 @@ from support import (
     clean_environment,
     free_port,
     http,
+    http_server_thread,
     install_matrix,
     process_group,
     request_counts,
@@ -368,15 +368,9 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with http_server_thread(Handler) as server:
+        receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
         yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module", params=MATRIX, ids=case_id)
