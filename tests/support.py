@@ -366,15 +366,19 @@ class HttpResponse:
 
 
 def http(
-    method: str, url: str, body: bytes | list[bytes] | None = None, content_type: str | None = None
+    method: str,
+    url: str,
+    body: bytes | list[bytes] | None = None,
+    content_type: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> HttpResponse:
-    """One real HTTP request; 4xx and 5xx come back as responses, not exceptions. A body given as a list of parts
-    is sent chunked (``Transfer-Encoding: chunked``, no ``Content-Length``)."""
+    """One real HTTP request, with ``headers`` besides the content type; 4xx and 5xx come back as responses, not
+    exceptions. A body given as a list of parts is sent chunked (``Transfer-Encoding: chunked``, no
+    ``Content-Length``)."""
+    sent = {**(headers or {}), **({"Content-Type": content_type} if content_type else {})}
     if isinstance(body, list):
-        return send_chunked(method, url, body, content_type)
-    request = urllib.request.Request(url, data=body, method=method)
-    if content_type:
-        request.add_header("Content-Type", content_type)
+        return send_chunked(method, url, body, sent)
+    request = urllib.request.Request(url, data=body, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return HttpResponse(response.status, dict(response.headers), response.read())
@@ -396,15 +400,16 @@ def http_server_thread(handler: type[BaseHTTPRequestHandler]) -> Iterator[Thread
         thread.join()
 
 
-def send_chunked(method: str, url: str, parts: list[bytes], content_type: str | None) -> HttpResponse:
+def send_chunked(method: str, url: str, parts: list[bytes], headers: Mapping[str, str]) -> HttpResponse:
     """The parts as chunks, encoded here and written at once: a server that refuses the body before its end then
     closes a connection the client has finished writing to (urllib writes chunk by chunk, and would meet a reset)."""
     address = urllib.parse.urlsplit(url)
     encoded = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in parts) + b"0\r\n\r\n"
-    headers = {"Transfer-Encoding": "chunked", **({"Content-Type": content_type} if content_type else {})}
     connection = HTTPConnection(address.hostname or "", address.port, timeout=10)
     try:
-        connection.request(method, address.path, encoded, headers)  # sent as given: the headers name an encoding
+        connection.request(
+            method, address.path, encoded, {**headers, "Transfer-Encoding": "chunked"}
+        )  # sent as given: the headers name an encoding
         response = connection.getresponse()
         return HttpResponse(response.status, dict(response.headers), response.read())
     finally:

@@ -16,8 +16,6 @@ import signal
 import socket
 import time
 import tomllib
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +35,6 @@ from support import (
     LOCK_FILES,
     BakedService,
     Baker,
-    HttpResponse,
     case_id,
     clean_environment,
     free_port,
@@ -138,18 +135,6 @@ def serve(service: BakedService, directory: Path, **settings: str) -> Iterator[S
         yield served
 
 
-def call(url: str, headers: dict[str, str], method: str = "GET", body: tuple[bytes, str] | None = None) -> HttpResponse:
-    """One real HTTP request with ``headers``; 4xx and 5xx come back as responses."""
-    request = urllib.request.Request(url, data=body[0] if body else None, method=method, headers=headers)
-    if body:
-        request.add_header("Content-Type", body[1])
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return HttpResponse(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        return HttpResponse(error.code, error.headers, error.read())
-
-
 def post_orders(served: Served, count: int) -> None:
     for _ in range(count):
         assert http("POST", served.url + "/api/order", *JSON_BODY).status == 201
@@ -221,10 +206,10 @@ def test_client_errors_are_counted_with_their_status_and_one_route_for_unmatched
 def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -> None:
     sent = f"obs-{uuid.uuid4()}"
 
-    echoed = call(served.url + "/api/order", {"X-Request-ID": sent}, method="POST", body=JSON_BODY)
-    error = call(served.url + "/no/such/route", {"X-Request-ID": sent + "-404"})
-    created = call(served.url + "/healthz", {})
-    replaced = call(served.url + "/healthz", {"X-Request-ID": 'no spaces; no quotes"'})
+    echoed = http("POST", served.url + "/api/order", *JSON_BODY, headers={"X-Request-ID": sent})
+    error = http("GET", served.url + "/no/such/route", headers={"X-Request-ID": sent + "-404"})
+    created = http("GET", served.url + "/healthz")
+    replaced = http("GET", served.url + "/healthz", headers={"X-Request-ID": 'no spaces; no quotes"'})
 
     assert (echoed.status, echoed.headers["X-Request-ID"]) == (201, sent)
     assert (error.status, error.headers["X-Request-ID"]) == (404, sent + "-404")
@@ -247,7 +232,7 @@ def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -
 def test_created_request_ids_never_repeat_across_workers(served: Served) -> None:
     """New ids come from ``random``, which each worker must reseed after the fork, or workers repeat each other."""
     with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
-        responses = list(pool.map(lambda _: call(served.url + "/healthz", {}), range(REQUESTS)))
+        responses = list(pool.map(lambda _: http("GET", served.url + "/healthz"), range(REQUESTS)))
 
     created = [response.headers["X-Request-ID"] for response in responses]
     assert all(CREATED_ID.fullmatch(request_id) for request_id in created)
@@ -388,8 +373,8 @@ def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receive
     trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
     otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     with serve(traced, tmp_path, **otel) as served:
-        response = call(
-            served.url + "/api/order", {"traceparent": f"00-{trace_id}-{parent_id}-01"}, method="POST", body=JSON_BODY
+        response = http(
+            "POST", served.url + "/api/order", *JSON_BODY, headers={"traceparent": f"00-{trace_id}-{parent_id}-01"}
         )
         assert response.status == 201
         span = otlp_receiver.wait_for_span(trace_id)
