@@ -120,6 +120,8 @@ def check_single_line(key: str, value: object) -> None:
         raise InvalidAnswer(f"{key} {value!r} is not text; use a single line of text")
     if any(ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0 for char in value):
         raise InvalidAnswer(f"{key} contains a control character such as a line break; use a single line of text")
+    if any(0xD800 <= ord(char) <= 0xDFFF for char in value):  # bytes that were not UTF-8, as Python decodes them
+        raise InvalidAnswer(f"{key} contains bytes that are not UTF-8 text; use a single line of UTF-8 text")
 
 
 def check_port(value: object) -> None:
@@ -144,7 +146,7 @@ def check_index_url(value: object) -> None:
         parts is None
         or parts.scheme not in ("http", "https")
         or not parts.netloc
-        or any(c.isspace() or c in URL_UNSAFE for c in text)
+        or any(c.isspace() or not c.isprintable() or c in URL_UNSAFE for c in text)
     ):
         raise InvalidAnswer(
             f"package_index_url {value!r} is not an http(s) URL; use a simple-API index such as "

@@ -39,6 +39,8 @@ from typing import IO, Any
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
+# The service template: its directory name renders to service_name, or to a placeholder for a path-like name.
+(PROJECT_TEMPLATE,) = TEMPLATE_DIR.glob("{{cookiecutter.*}}")
 # cookiecutter, poetry, uv, pip-compile, ruff and the validators of the test environment.
 TOOLS_BIN = Path(sys.executable).parent
 

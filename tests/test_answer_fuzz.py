@@ -74,7 +74,7 @@ OPTIONS_FOR = {
 }
 # The combined case: every free-text answer at once, every optional file on.
 ALL_OPTIONS_ON = {"use_discount_calculator": True, "include_kubernetes": True, "include_ci_workflow": True}
-TEMPLATE_CODE = (TEMPLATE_DIR / "hooks", TEMPLATE_DIR / "local_extensions.py")
+TEMPLATE_CODE = (TEMPLATE_DIR / "hooks", TEMPLATE_DIR / "templates")
 
 # derandomize: the same examples on every run (seeded from the test), so CI does not flake. database=None: no
 # example database to replay from. report_multiple_bugs=False: shrink the first failure only (each shrink step is a

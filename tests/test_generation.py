@@ -17,6 +17,7 @@ import yaml
 from cookiecutter.exceptions import FailedHookException
 
 from support import (
+    PROJECT_TEMPLATE,
     TEMPLATE_DIR,
     TOOLS_BIN,
     BakedService,
@@ -37,7 +38,6 @@ FILES_ONLY_FOR_MANAGER = {
 FILES_ONLY_FOR_OPTION = {"include_kubernetes": "deploy/", "include_ci_workflow": ".github/"}
 UNRENDERED = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
 STRUCTURED = {".toml", ".yaml", ".yml", ".json"}
-PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.service_name | project_directory}}"
 
 
 @pytest.fixture(params=RENDERED, ids=case_id)

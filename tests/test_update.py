@@ -23,6 +23,7 @@ from support import (
     LOCK_FILES,
     MANAGERS,
     SHARED_PACKAGE_DIR,
+    PROJECT_TEMPLATE,
     TEMPLATE_DIR,
     TOOLS_BIN,
     BakedService,
@@ -103,8 +104,8 @@ def test_cruft_create_generates_and_its_own_record_stands(tmp_path: Path) -> Non
 
     record = cruft_record(tmp_path / "order_manager")
     assert record["commit"] == git("rev-parse", "HEAD", cwd=TEMPLATE_DIR)
-    # cruft's own record keeps the full context it rendered with, _extensions included; the hook's would not.
-    assert "_extensions" in record["context"]["cookiecutter"]
+    # cruft's own record keeps the full context it rendered with, private answers included; the hook's would not.
+    assert "_lock_dependencies" in record["context"]["cookiecutter"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def test_cruft_create_generates_and_its_own_record_stands(tmp_path: Path) -> Non
 
 TEAM_DEPENDENCY = "six"  # what each team adds with its own tool
 TEMPLATE_DEPENDENCY = "cachetools"  # what the template adds, as a runtime dependency
-SERVICE_TEMPLATE = "{{cookiecutter.service_name | project_directory}}"
+SERVICE_TEMPLATE = PROJECT_TEMPLATE.name
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 CHANGELOG_ENTRY = "- Services depend on cachetools. **After updating:** `make install`."
 PARALLEL = 3  # services generated or updated at a time
