@@ -18,7 +18,7 @@ from support import (
     BakedService,
     Baker,
     ExampleMonorepo,
-    bake,
+    bake_with_cookies,
     build_example_monorepo,
     case_id,
     clean_environment,
@@ -43,8 +43,9 @@ def tools_on_path() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def baked(tmp_path_factory: pytest.TempPathFactory) -> Baker:
-    """``baked(**answers)``: a service generated once per distinct set of answers in the whole session.
+def baked(cookies_session: Any) -> Baker:
+    """``baked(**answers)``: a service generated once per distinct set of answers in the whole session, through
+    pytest-cookies' session-wide ``cookies_session``.
 
     Bakes skip the lock unless a test asks for it (``_lock_dependencies=True``): rendering checks need no index.
     """
@@ -54,7 +55,7 @@ def baked(tmp_path_factory: pytest.TempPathFactory) -> Baker:
         answers = {"_lock_dependencies": False, **answers}
         key = tuple(sorted((name, repr(value)) for name, value in answers.items()))
         if key not in cache:
-            cache[key] = bake(tmp_path_factory.mktemp("bake"), **answers)
+            cache[key] = bake_with_cookies(cookies_session, **answers)
         return cache[key]
 
     return get

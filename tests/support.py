@@ -2,7 +2,8 @@
 
 - Facts read from cookiecutter.json: the choices (``MANAGERS``, ``PYTHONS``, ``LICENSES``), the lock files and tool
   pins, and ``answer_combinations()``, the pairwise set of answers the rendering layer bakes.
-- Baking: ``bake()`` generates a service with cookiecutter; ``BakedService`` runs the service's own commands.
+- Baking: ``bake_with_cookies()`` generates a service through pytest-cookies, ``bake()`` with cookiecutter's API into
+  a directory of the caller's choosing; ``BakedService`` runs the service's own commands.
 - Running: ``serving()`` serves a service under ``make serve``; ``http()`` makes one real request;
   ``wait_until_answers()``, ``free_port()`` and ``process_group()`` are the mechanics under them.
 - Interpreters and environments: ``python_executable()``, ``clean_environment()``, ``TOOLS_BIN``.
@@ -310,11 +311,19 @@ Baker = Callable[..., "BakedService"]
 ExampleMonorepo = Callable[[str], dict[str, "BakedService"]]
 
 
+def explicit_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """``answers`` with ``python_version`` given: the template's default depends on the machine's Pythons (its
+    pre_prompt hook), so the suite names the version it bakes, the newest offered unless a test says otherwise."""
+    return {"python_version": DEFAULT_PYTHON, **answers}
+
+
 def bake(output_dir: Path, **answers: Any) -> BakedService:
-    """Generate a service into ``output_dir`` with cookiecutter's Python API; the post-gen hook locks it unless
-    ``_lock_dependencies=False``. Cookiecutter's replay file goes to a temporary directory, not the home one."""
+    """Generate a service into ``output_dir`` with cookiecutter's Python API, as ``cookiecutter -o`` does (the
+    example monorepo and the benchmark need the directory; the suite's other bakes go through pytest-cookies).
+    The post-gen hook locks it unless ``_lock_dependencies=False``. The replay file goes to a temporary directory."""
     from cookiecutter.main import cookiecutter
 
+    answers = explicit_answers(answers)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         config = Path(home) / "config.yaml"
@@ -323,6 +332,16 @@ def bake(output_dir: Path, **answers: Any) -> BakedService:
             str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir), config_file=str(config)
         )
     return BakedService(path=Path(project), answers=answers_with_defaults(answers))
+
+
+def bake_with_cookies(cookies: Any, **answers: Any) -> BakedService:
+    """Generate a service with pytest-cookies (its ``cookies`` or ``cookies_session`` fixture), as a team testing
+    the template does; a bake that failed raises what it failed with (FailedHookException for a refusal)."""
+    answers = explicit_answers(answers)
+    result = cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+    if result.exception is not None:
+        raise result.exception
+    return BakedService(path=result.project_path, answers=answers_with_defaults(answers))
 
 
 # --- Serving and HTTP ----------------------------------------------------------------------------------------

@@ -18,13 +18,12 @@ from cookiecutter.exceptions import FailedHookException
 
 from support import (
     PROJECT_TEMPLATE,
-    TEMPLATE_DIR,
     TOOLS_BIN,
     BakedService,
     answer_combinations,
     answer_values,
     answers_with_defaults,
-    bake,
+    bake_with_cookies,
     case_id,
     refusal,
 )
@@ -59,15 +58,17 @@ def test_the_combinations_hold_every_pair_of_answer_values() -> None:
 
 @pytest.mark.parametrize("answers", REFUSED, ids=case_id)
 def test_a_combination_the_template_cannot_render_is_refused(
-    answers: dict[str, Any], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    answers: dict[str, Any], cookies: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     expected = refusal(answers_with_defaults(answers))
     assert expected is not None
     with pytest.raises(FailedHookException):
-        bake(tmp_path, _lock_dependencies=False, **answers)
+        bake_with_cookies(cookies, _lock_dependencies=False, **answers)
 
     assert capfd.readouterr().err.startswith(expected)
-    assert list(tmp_path.iterdir()) == []
+    # pytest-cookies bakes into <tmp_path>/cookies/bakeNN: the refused bake's directory is left empty.
+    assert [path for path in (tmp_path / "cookies").rglob("*") if not path.is_dir()] == []
+    assert all(not any(bake.iterdir()) for bake in (tmp_path / "cookies").iterdir())
 
 
 def test_no_unrendered_template_syntax_in_any_path_or_file(service: BakedService) -> None:

@@ -15,9 +15,7 @@ from support import MANAGERS, PROJECT_TEMPLATE, TEMPLATE_CONTEXT, TEMPLATE_DIR
 TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
 # A requirement with an exact version, as `name==version`.
 PINNED = re.compile(r"\b([a-z][a-z0-9-]*)==([0-9][0-9A-Za-z.]*)")
-TEMPLATE_FILES = sorted(
-    p for p in PROJECT_TEMPLATE.rglob("*") if p.is_file()
-)
+TEMPLATE_FILES = sorted(p for p in PROJECT_TEMPLATE.rglob("*") if p.is_file())
 # Derivations that belong in cookiecutter.json only (its private variables), never in a template file.
 DERIVATIONS = [r"service_name\s*\|\s*upper", r"service_name\s*\|\s*replace", r"resource_name\s*\|\s*replace"]
 

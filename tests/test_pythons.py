@@ -14,7 +14,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,7 @@ from support import (
     TEMPLATE_CONTEXT,
     TOOLS_BIN,
     BakedService,
-    bake,
+    bake_with_cookies,
     find_python,
     free_port,
     http,
@@ -63,7 +62,7 @@ def test_pip_lock_is_resolved_for_the_services_python_not_the_one_running_cookie
 
 
 def test_without_the_services_python_generation_leaves_the_pip_lock_to_make_lock_and_says_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
     # The suite's tools and the system's directories, none of pyenv's interpreters.
     path = os.pathsep.join([str(TOOLS_BIN), "/usr/bin", "/bin"])
@@ -71,7 +70,7 @@ def test_without_the_services_python_generation_leaves_the_pip_lock_to_make_lock
     assert missing, f"every offered Python is in {path}"
     monkeypatch.setenv("PATH", path)
 
-    service = bake(tmp_path, dependency_manager="pip", python_version=missing[0])
+    service = bake_with_cookies(cookies, dependency_manager="pip", python_version=missing[0])
 
     output = capfd.readouterr().out
     assert f"Not locked yet: python{missing[0]} not found on PATH." in output

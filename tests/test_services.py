@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
+from typing import Any
 
 import pytest
 from cyclonedx.schema import SchemaVersion
@@ -17,7 +17,7 @@ from support import (
     MAX_CONTENT_LENGTH,
     BakedService,
     Baker,
-    bake,
+    bake_with_cookies,
     bom_packages,
     case_id,
     http,
@@ -176,9 +176,9 @@ def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(ba
 
 @pytest.mark.parametrize("answers", MATRIX, ids=case_id)
 def test_generation_says_what_it_locks_and_leaves_no_virtual_environment(
-    answers: dict[str, str], tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    answers: dict[str, str], cookies: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    service = bake(tmp_path, **answers, _lock_dependencies=True)
+    service = bake_with_cookies(cookies, **answers, _lock_dependencies=True)
     output = capfd.readouterr().out
 
     lock_files = " and ".join(LOCK_FILES[answers["dependency_manager"]])

@@ -22,8 +22,8 @@ import pytest
 from support import (
     LOCK_FILES,
     MANAGERS,
-    SHARED_PACKAGE_DIR,
     PROJECT_TEMPLATE,
+    SHARED_PACKAGE_DIR,
     TEMPLATE_DIR,
     TOOLS_BIN,
     BakedService,

@@ -1,0 +1,96 @@
+"""A team tests the template from a project of its own, as the README shows: its own pytest configuration,
+pytest-cookies, the README's test file, and nothing of this repository on ``sys.path``."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from support import TEMPLATE_DIR, TOOLS_BIN, clean_environment
+
+SECTION = "Test the template, or your fork of it, with pytest-cookies"
+README_TEMPLATE_PATH = "../flask-microservice-template"
+# The team's own configuration: strict, as a careful team sets it, and nothing that points into the template.
+TEAM_PYPROJECT = """\
+[tool.pytest.ini_options]
+testpaths = ["tests"]
+addopts = ["--strict-markers", "--strict-config", "-ra"]
+xfail_strict = true
+"""
+
+
+def readme_section_blocks() -> dict[str, list[str]]:
+    """The fenced blocks of the README's pytest-cookies section, by language."""
+    tokens = MarkdownIt("commonmark").parse((TEMPLATE_DIR / "README.md").read_text())
+    start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == SECTION)
+    end = next(i for i, t in enumerate(tokens) if i > start + 1 and t.type == "heading_open" and t.tag == "h2")
+    blocks: dict[str, list[str]] = {}
+    for token in tokens[start:end]:
+        if token.type == "fence":
+            blocks.setdefault(token.info, []).append(token.content)
+    return blocks
+
+
+def team_project(root: Path) -> Path:
+    """A project outside this repository holding the README's test file and the team's own pytest settings."""
+    project = root / "team"
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(TEAM_PYPROJECT)
+    (project / "tests" / "test_template.py").write_text(readme_section_blocks()["python"][0])
+    return project
+
+
+def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # PYTHONPATH and the suite's virtual environment are left out: the team's pytest finds only its own project.
+    return subprocess.run(
+        ["bash", "-c", command], cwd=cwd, env=clean_environment(), capture_output=True, text=True, timeout=600
+    )
+
+
+def test_the_readme_shows_one_test_file_and_the_commands_to_run_it() -> None:
+    blocks = readme_section_blocks()
+
+    assert len(blocks["python"]) == 1 and "cookies.bake(" in blocks["python"][0]
+    assert f"--template={README_TEMPLATE_PATH}" in blocks["sh"][0]
+
+
+def test_a_team_project_bakes_the_template_with_pytest_cookies(tmp_path: Path) -> None:
+    project = team_project(tmp_path)
+    basetemp = tmp_path / "basetemp"
+    command = shlex.join(
+        [
+            str(TOOLS_BIN / "pytest"),
+            "--template",
+            str(TEMPLATE_DIR),
+            "--basetemp",
+            str(basetemp),
+            "--keep-baked-projects",
+        ]
+    )
+
+    result = run(command, project)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "5 passed" in result.stdout, result.stdout
+    # The refused bake left its output directory empty (pytest-cookies bakes into <test tmp>/cookies/bakeNN).
+    refused = next(basetemp.glob("test_a_bad_answer_is_refu*"))
+    assert [path for path in (refused / "cookies").rglob("*") if not path.is_dir()] == []
+    kept = next(basetemp.glob("test_the_defaults_bake*"))
+    assert (kept / "cookies" / "bake00" / "order_manager" / "pyproject.toml").is_file()
+
+
+@pytest.mark.network
+def test_the_readme_commands_run_the_team_project_as_written(tmp_path: Path) -> None:
+    project = team_project(tmp_path)
+    install, test = readme_section_blocks()["sh"][0].strip().splitlines()
+
+    installed = run(install, project)
+    assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
+    result = run(test.replace(README_TEMPLATE_PATH, shlex.quote(str(TEMPLATE_DIR))), project)
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "5 passed" in result.stdout, result.stdout
