@@ -94,16 +94,21 @@ def git(*args: str, cwd: Path) -> str | None:
 
 
 def local_template_directory(context: dict[str, object]) -> Path | None:
-    """The template's directory on this machine. A relative ``_repo_dir`` is relative to where the user ran
-    cookiecutter, which this hook (run in the new service) only knows from the shell's PWD or the output
-    directory; each candidate must hold the template's cookiecutter.json."""
+    """The template's directory on this machine, each candidate holding the template's cookiecutter.json.
+
+    A local template is the path the user typed (``_template``), relative to where cookiecutter ran, which this
+    hook (run in the new service) knows from the shell's PWD or the output directory. ``_repo_dir`` names the
+    temporary copy cookiecutter renders from (the template has a pre_prompt hook) and removes afterwards: for a
+    remote template that copy of cookiecutter's clone is all there is, and its git metadata names the remote.
+    """
+    typed = str(context.get("_template", ""))
+    if typed and not REMOTE_TEMPLATE.match(typed):
+        for base in (os.environ.get("PWD", ""), str(context.get("_output_dir", ""))):
+            candidate = Path(base) / typed  # an absolute path stays itself
+            if base and (candidate / "cookiecutter.json").is_file():
+                return candidate.resolve()
     repo_dir = Path(str(context.get("_repo_dir", "")))
-    if repo_dir.is_absolute():
-        return repo_dir if repo_dir.is_dir() else None
-    for base in (os.environ.get("PWD", ""), str(context.get("_output_dir", ""))):
-        if base and (Path(base) / repo_dir / "cookiecutter.json").is_file():
-            return (Path(base) / repo_dir).resolve()
-    return None
+    return repo_dir if repo_dir.is_absolute() and repo_dir.is_dir() else None
 
 
 def template_record(context: dict[str, object], service_dir: Path) -> dict[str, object]:

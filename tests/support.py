@@ -14,6 +14,7 @@ A failing command raises ``CommandFailed`` (an AssertionError, so pytest reports
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
@@ -38,7 +39,35 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent
+# This checkout of the template repository.
+REPOSITORY_DIR = Path(__file__).resolve().parent.parent
+
+
+def export_template(checkout: Path) -> Path:
+    """The template as a clone of it holds it, made once per process in a temporary directory: the working tree's
+    files that git does not ignore (edits not committed yet included) and ``.git``.
+
+    What the suite and the benchmark bake from. Cookiecutter copies the whole template directory for every
+    generation (the template has a pre_prompt hook): this checkout's .venv, hundreds of MB, would be copied with it.
+    """
+    export = Path(tempfile.mkdtemp(prefix="template-")) / checkout.name
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=checkout,
+        capture_output=True,
+        check=True,
+    )
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = checkout / name
+        if source.is_file():  # a tracked file deleted in the working tree is listed too
+            (export / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, export / name)
+    shutil.copytree(checkout / ".git", export / ".git", symlinks=True)
+    atexit.register(shutil.rmtree, export.parent, ignore_errors=True)
+    return export
+
+
+TEMPLATE_DIR = export_template(REPOSITORY_DIR)
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
 # The service template: its directory name renders to service_name, or to a placeholder for a path-like name.
 (PROJECT_TEMPLATE,) = TEMPLATE_DIR.glob("{{cookiecutter.*}}")
