@@ -25,9 +25,12 @@ the machine or the network spreads over all three:
 
 - lock: the lock file(s) and ``.venv`` removed, ``make lock`` with an empty cache directory (every tool's cache
   variable points into a new empty directory); then both removed again and ``make lock`` with the cache the first
-  lock left. Without the removal, ``uv lock`` only checks an existing lock and Poetry keeps its pins; pip's
-  ``make lock`` makes ``.venv`` with pip-tools first when there is none, so every run starts without one.
+  lock left. Without the removal, ``uv lock`` only checks an existing lock and Poetry keeps its pins; without uv on
+  PATH, pip's ``make lock`` would install uv into ``.venv`` first, so every run starts without one.
 - install: ``.venv`` removed, ``make install`` with an empty cache, then again with the cache it filled.
+- to green: a service of its own, as a team's first run makes it: the generate command (every default but the
+  manager and the Python; the post-gen hook locks), ``make install`` and ``make test``, timed together, after one
+  untimed round that warms a cache of its own.
 - image: ``make docker-build`` with ``--no-cache --network host`` (the base image present); then one line
   appended to ``src/order_manager/api.py`` and ``make docker-build`` again with the cache; the runtime image's
   size minus the size of its ``python:3.12-slim`` base.

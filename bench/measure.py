@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.system import TEMPLATE_DIR, progress, run, timed
+from tests.support import TEMPLATE_DIR as EXPORTED_TEMPLATE  # the checkout's files without its .venv
 from tests.support import (
     EXAMPLE_PACKAGE_PATH,
     EXAMPLE_PYTHON,
@@ -39,12 +40,7 @@ SERVICE = "order_manager"  # the example system's service with the shared packag
 CODE_FILE = Path("src") / SERVICE / "api.py"
 
 # Every cache the three tools use; all point into one directory per measurement.
-CACHE_VARIABLES = {
-    "POETRY_CACHE_DIR": "poetry",
-    "UV_CACHE_DIR": "uv",
-    "PIP_CACHE_DIR": "pip",
-    "PIP_TOOLS_CACHE_DIR": "pip-tools",
-}
+CACHE_VARIABLES = {"POETRY_CACHE_DIR": "poetry", "UV_CACHE_DIR": "uv", "PIP_CACHE_DIR": "pip"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +64,10 @@ MEASUREMENTS = (
     Measurement("rebuild", "image rebuild after a code-only change", "rebuild after\ncode change", "s", "image", 1),
     Measurement("image_size_mb", f"runtime image over `{BASE_IMAGE}`", "image size", "MB", "image", 1),
     Measurement("update", "`make update` to a new template commit, warm cache", "update\nwarm cache", "s", "local"),
+    Measurement(
+        "green", "`cookiecutter` to a green `make test` (lock, install, test), warm cache", "to green\nwarm cache",
+        "s", "local",
+    ),
 )
 LABELS = {m.key: m.label for m in MEASUREMENTS}
 
@@ -216,7 +216,7 @@ def measure_lock(service: Service, this: Run) -> dict[str, float]:
         # Without its lock file a tool resolves everything; with one, uv only checks it and Poetry keeps its pins.
         for name in LOCK_FILES[service.manager]:
             (service.path / name).unlink(missing_ok=True)
-        # pip's `make lock` first makes .venv with pip-tools when there is none: the same work in every run.
+        # Without uv on PATH, pip's `make lock` would first install it into .venv: the same work in every run.
         shutil.rmtree(service.path / ".venv", ignore_errors=True)
         figures[key], _ = make(service, "lock", env=cache_environment(cache), PYTHON=this.python)
     shutil.rmtree(cache)
@@ -304,13 +304,39 @@ def measure_update(service: Service, this: Run) -> dict[str, float]:
     return {"update": seconds}
 
 
+def measure_green(service: Service, this: Run) -> dict[str, float]:
+    """A new service of its own, as a team's first run makes it: the generate command with every default but the
+    manager and the Python (the post-gen hook locks), `make install`, `make test`. Once to warm a cache, then timed."""
+    cache = this.fresh_cache(service, "green")
+    seconds = 0.0
+    for attempt in ("warm-up", "timed"):
+        output = service.root / f"green-{attempt}"
+        shutil.rmtree(output, ignore_errors=True)
+        answers = [f"dependency_manager={service.manager}", f"python_version={PYTHON_VERSION}", "service_name=first_run"]
+        generate_command = ["cookiecutter", "--no-input", "--output-dir", str(output), str(EXPORTED_TEMPLATE), *answers]
+        seconds, _ = timed(generate_command, service.root, cache_environment(cache))
+        project = output / "first_run"
+        for verb in ("install", "test"):
+            taken, _ = timed(["make", verb, f"PYTHON={this.python}"], project, cache_environment(cache))
+            seconds += taken
+        shutil.rmtree(output)
+    shutil.rmtree(cache)
+    return {"green": seconds}
+
+
 @dataclass(frozen=True)
 class Step:
     measure: Callable[[Service, Run], dict[str, float]]
     needs_docker: bool = False
 
 
-STEPS = (Step(measure_lock), Step(measure_install), Step(measure_update), Step(measure_image, needs_docker=True))
+STEPS = (
+    Step(measure_lock),
+    Step(measure_install),
+    Step(measure_green),
+    Step(measure_update),
+    Step(measure_image, needs_docker=True),
+)
 
 
 def measure_run(service: Service, this: Run, samples: dict[str, dict[str, list[float]]]) -> None:

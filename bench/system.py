@@ -18,7 +18,7 @@ from tests.support import find_python
 
 BENCH_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = BENCH_DIR.parent
-TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry, uv, pip-compile of the template's .venv
+TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry and uv of the template's .venv
 COMMAND_TIMEOUT = 900
 
 
@@ -106,7 +106,6 @@ def tool_versions(python: str, docker: bool) -> dict[str, str]:
     versions = {
         "poetry": first_line([str(TOOLS_BIN / "poetry"), "--version"]),
         "uv": first_line([str(TOOLS_BIN / "uv"), "--version"]),
-        "pip-tools": first_line([str(TOOLS_BIN / "pip-compile"), "--version"]),
         "pip (service's Python)": first_line([python, "-m", "pip", "--version"]).split(" from ")[0],
         "cookiecutter": first_line([str(TOOLS_BIN / "cookiecutter"), "--version"]).split(" from ")[0],
         "CPython": first_line([python, "--version"]),

@@ -54,12 +54,12 @@ FILES_BY_OPTION = {
     "include_kubernetes": ["deploy"],
     "include_ci_workflow": [".github"],
 }
-# What `make lock` needs on PATH besides make. pip-compile and Poetry resolve for the interpreter they run on or
-# find, so both need the service's own Python; pip-tools itself is installed into .venv by `make lock`; uv finds
-# an interpreter or downloads one.
-LOCK_NEEDS = {"poetry": ["poetry", "{python}"], "pip": ["{python}"], "uv": ["uv"]}
+# What `make lock` needs on PATH besides make, each need met by any of its alternatives ("a|b"). Poetry resolves for
+# the interpreter it finds, so it needs the service's own Python; a pip service's requirements are compiled by uv,
+# from PATH or installed into .venv with the service's Python; uv finds an interpreter or downloads one.
+LOCK_NEEDS = {"poetry": ["poetry", "{python}"], "pip": ["uv|{python}"], "uv": ["uv"]}
 # What `make lock` runs, as the hook announces it.
-LOCKER = {"poetry": "poetry lock", "pip": "pip-compile", "uv": "uv lock"}
+LOCKER = {"poetry": "poetry lock", "pip": "uv pip compile", "uv": "uv lock"}
 LOCK_TIMEOUT_SECONDS = 300
 
 
@@ -165,12 +165,12 @@ def lock_needs(answers: dict[str, object]) -> list[str]:
 def lock_dependencies(answers: dict[str, object]) -> str | None:
     """Run ``make lock``, saying so before and how long it took after; return None on success, else why not.
 
-    A virtual environment made on the way (Poetry makes .venv with the first Python it finds; pip-compile runs
-    from a .venv of its own) is removed: `make install` makes the service's, with its dependencies.
+    A virtual environment made on the way (Poetry makes .venv with the first Python it finds; a pip service without
+    uv on PATH installs uv into .venv) is removed: `make install` makes the service's, with its dependencies.
     """
-    missing = [tool for tool in ("make", *lock_needs(answers)) if shutil.which(tool) is None]
+    missing = [need for need in ("make", *lock_needs(answers)) if not any(map(shutil.which, need.split("|")))]
     if missing:
-        return f"{' and '.join(missing)} not found on PATH"
+        return f"{' and '.join(need.replace('|', ' or ') for need in missing)} not found on PATH"
     environment = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     manager = str(answers["dependency_manager"])
     had_venv = Path(".venv").exists()
@@ -203,7 +203,7 @@ def print_next_steps(answers: dict[str, object], lock_problem: str | None) -> No
     if lock_problem:
         print(f"Not locked yet: {lock_problem}.")
         lock_files = " and ".join(LOCK_FILES[manager])
-        needs = " and ".join(lock_needs(answers))
+        needs = " and ".join(need.replace("|", " or ") for need in lock_needs(answers))
         print(f"Run `make lock` in the service (it needs {needs}) to write {lock_files}.")
         version = answers["python_version"]
         if f"python{version}" in lock_needs(answers) and shutil.which(f"python{version}") is None:

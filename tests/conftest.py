@@ -32,7 +32,7 @@ from support import (
 
 @pytest.fixture(scope="session", autouse=True)
 def tools_on_path() -> Iterator[None]:
-    """The generated Makefiles call poetry, uv and pip-compile: take them from the test environment, and keep the
+    """The generated Makefiles call poetry and uv: take them from the test environment, and keep the
     pip settings of the machine running the suite out of generated locks. Undone when the session ends."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("PATH", f"{TOOLS_BIN}{os.pathsep}{os.environ['PATH']}")

@@ -71,7 +71,7 @@ TEMPLATE_DIR = export_template(REPOSITORY_DIR)
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
 # The service template: its directory name renders to service_name, or to a placeholder for a path-like name.
 (PROJECT_TEMPLATE,) = TEMPLATE_DIR.glob("{{cookiecutter.*}}")
-# cookiecutter, poetry, uv, pip-compile, ruff and the validators of the test environment.
+# cookiecutter, poetry, uv, cruft, ruff and the validators of the test environment.
 TOOLS_BIN = Path(sys.executable).parent
 
 # cookiecutter.json as written: the choices (lists, default first) and the private facts (``__`` keys).
@@ -474,8 +474,8 @@ EXAMPLE_PACKAGE_PATH = "../../libs/discount_calculator"
 # project has an interpreter of (the default, 3.15, may only exist in containers: test_pythons.py).
 EXAMPLE_PYTHON = "3.12"
 INDEX_PYTHON = EXAMPLE_PYTHON
-# What the private index mirrors: a service's runtime and development dependencies, the build backends of the
-# three tools, and pip-tools.
+# What the private index mirrors: a service's runtime and development dependencies (pip's included: a pip service's
+# .venv gets its pip from the lock) and the build backends of the three tools.
 MIRRORED_REQUIREMENTS = [
     "flask>=3.1,<4",
     "gunicorn>=23,<24",
@@ -483,15 +483,10 @@ MIRRORED_REQUIREMENTS = [
     "mypy>=1.13",
     "pytest>=8.3",
     "ruff>=0.8",
-    "cyclonedx-bom>=7.5",
+    "pip>=25",
     "setuptools>=77",
     "uv_build>=0.8,<1",
     "poetry-core>=2.1,<3",
-    "pip-tools>=7.4",
-    # `make update`: cruft and its merge driver's libraries, with everything they depend on.
-    "cruft>=2.16,<3",
-    "packaging>=24",
-    "tomlkit>=0.13",
     # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
     "colorama",
 ]
@@ -526,7 +521,7 @@ def build_example_monorepo(root: Path, manager: str, *, lock: bool = True) -> di
 
 def mirror_index_packages(packages: Path) -> None:
     """Download wheels of ``MIRRORED_REQUIREMENTS`` for every Python version the template offers into ``packages``,
-    as a company mirror holds them (pip-compile resolves for the Python it runs on; uv and Poetry for every
+    as a company mirror holds them (pip downloads for the Python it runs on; uv and Poetry resolve for every
     version the service allows)."""
     for version in PYTHONS:
         subprocess.run(

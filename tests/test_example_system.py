@@ -48,7 +48,7 @@ def place_order(base_url: str) -> int:
 
 def indexes_in_lock(lock: Path) -> set[str]:
     """The package indexes a lock file says it resolved from (every locked package's, for Poetry and uv)."""
-    if lock.suffix == ".txt":  # pip-compile writes the index it was given as an option line
+    if lock.suffix == ".txt":  # uv pip compile writes the index it was given as an option line (--emit-index-url)
         lines = lock.read_text().splitlines()
         return {line.split()[1].rstrip("/") for line in lines if line.startswith("--index-url ")}
     packages = tomllib.loads(lock.read_text())["package"]

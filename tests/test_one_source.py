@@ -37,7 +37,7 @@ def test_rendered_files_pin_each_tool_as_cookiecutter_json_says(baked: Any) -> N
     rendered: set[str] = set()
     for manager in MANAGERS:
         service = baked(dependency_manager=manager, include_ci_workflow=True)
-        for name in ("Dockerfile", ".github/workflows/ci.yml", "README.md"):
+        for name in ("Dockerfile", "Makefile", ".github/workflows/ci.yml", "README.md"):
             for tool, version in pins_in((service.path / name).read_text()).items():
                 if tool in expected:
                     assert version == expected[tool], f"a {manager} service's {name} pins {tool}=={version}"

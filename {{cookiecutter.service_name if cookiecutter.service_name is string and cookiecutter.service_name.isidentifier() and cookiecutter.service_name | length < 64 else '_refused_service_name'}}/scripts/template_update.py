@@ -6,7 +6,8 @@
                           the git merge driver `update` gives cruft's `git apply -3`: dependency lists merged as
                           sets (tomlkit keeps pyproject.toml's formatting), every other line as text
 
-Runs with the service's own .venv (cruft, tomlkit and packaging are locked development dependencies).
+Runs in the environment `make update` makes for it (.venv/tools/update: cruft, cookiecutter, tomlkit and packaging at
+the versions the template pins); cruft and the merge driver run from that environment too.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.exceptions import TOMLKitError
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
-BIN = SERVICE_DIR / ".venv" / "bin"
+BIN = Path(sys.executable).parent
 RECORD = SERVICE_DIR / ".cruft.json"
 CHANGELOG = "CHANGELOG.md"
 DRIVER = "template-dependencies"
@@ -70,13 +71,13 @@ def read_record() -> dict[str, Any]:
     if not RECORD.is_file():
         raise UpdateError(
             ".cruft.json is missing, so the template this service came from is unknown; "
-            "link it with `.venv/bin/cruft link <template>` and commit the file"
+            "link it with `.venv/tools/update/bin/cruft link <template>` and commit the file"
         )
     record: dict[str, Any] = json.loads(RECORD.read_text(encoding="utf-8"))
     if not record.get("commit"):
         raise UpdateError(
             ".cruft.json records no template commit (the template was not a git repository); "
-            "link it with `.venv/bin/cruft link <template git URL>` and commit the file"
+            "link it with `.venv/tools/update/bin/cruft link <template git URL>` and commit the file"
         )
     return record
 
