@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.system import TEMPLATE_DIR, progress, run, timed
-from tests.support import TEMPLATE_DIR as EXPORTED_TEMPLATE  # the checkout's files without its .venv
 from tests.support import (
     EXAMPLE_PACKAGE_PATH,
     EXAMPLE_PYTHON,
@@ -33,6 +32,7 @@ from tests.support import (
     build_example_monorepo,
     copy_shared_package,
 )
+from tests.support import TEMPLATE_DIR as EXPORTED_TEMPLATE  # the checkout's files without its .venv
 
 PYTHON_VERSION = EXAMPLE_PYTHON
 BASE_IMAGE = f"python:{PYTHON_VERSION}-slim"
@@ -65,8 +65,11 @@ MEASUREMENTS = (
     Measurement("image_size_mb", f"runtime image over `{BASE_IMAGE}`", "image size", "MB", "image", 1),
     Measurement("update", "`make update` to a new template commit, warm cache", "update\nwarm cache", "s", "local"),
     Measurement(
-        "green", "`cookiecutter` to a green `make test` (lock, install, test), warm cache", "to green\nwarm cache",
-        "s", "local",
+        "green",
+        "`cookiecutter` to a green `make test` (lock, install, test), warm cache",
+        "to green\nwarm cache",
+        "s",
+        "local",
     ),
 )
 LABELS = {m.key: m.label for m in MEASUREMENTS}
@@ -312,10 +315,10 @@ def measure_green(service: Service, this: Run) -> dict[str, float]:
     for attempt in ("warm-up", "timed"):
         output = service.root / f"green-{attempt}"
         shutil.rmtree(output, ignore_errors=True)
-        answers = [f"dependency_manager={service.manager}", f"python_version={PYTHON_VERSION}", "service_name=first_run"]
+        answers = [f"dependency_manager={service.manager}", f"python_version={PYTHON_VERSION}", "service_name=first"]
         generate_command = ["cookiecutter", "--no-input", "--output-dir", str(output), str(EXPORTED_TEMPLATE), *answers]
         seconds, _ = timed(generate_command, service.root, cache_environment(cache))
-        project = output / "first_run"
+        project = output / "first"
         for verb in ("install", "test"):
             taken, _ = timed(["make", verb, f"PYTHON={this.python}"], project, cache_environment(cache))
             seconds += taken
