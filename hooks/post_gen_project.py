@@ -199,7 +199,7 @@ def lock_dependencies(answers: dict[str, object]) -> str | None:
 
 def print_next_steps(answers: dict[str, object], lock_problem: str | None) -> None:
     manager = str(answers["dependency_manager"])
-    print(f"\nCreated {answers['service_name']}/ ({manager}).")
+    print(f"\nCreated {answers['service_name']}/ ({manager}, Python {answers['python_version']}).")
     if lock_problem:
         print(f"Not locked yet: {lock_problem}.")
         lock_files = " and ".join(LOCK_FILES[manager])
