@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from support import (
     HIDDEN_VARIABLES,
+    PYTHONS,
     SHARED_PACKAGE_DIR,
     TOOLS_BIN,
     BakedService,
@@ -24,6 +26,7 @@ from support import (
     clean_environment,
     free_port,
     install_matrix,
+    link_interpreters,
     mirror_index_packages,
     process_group,
     wait_until_answers,
@@ -31,11 +34,13 @@ from support import (
 
 
 @pytest.fixture(scope="session", autouse=True)
-def tools_on_path() -> Iterator[None]:
-    """The generated Makefiles call poetry and uv: take them from the test environment, and keep the
-    pip settings of the machine running the suite out of generated locks. Undone when the session ends."""
+def tools_on_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The generated Makefiles call poetry, uv and python3.X: take the tools from the test environment and the
+    offered Pythons this machine has from their installations, and keep the pip settings of the machine running the
+    suite out of generated locks. Undone when the session ends."""
+    interpreters = link_interpreters(tmp_path_factory.mktemp("interpreters"), PYTHONS)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PATH", f"{TOOLS_BIN}{os.pathsep}{os.environ['PATH']}")
+        patch.setenv("PATH", os.pathsep.join([str(interpreters), str(TOOLS_BIN), os.environ["PATH"]]))
         for key in HIDDEN_VARIABLES:
             patch.delenv(key, raising=False)
         patch.setenv("PIP_CONFIG_FILE", os.devnull)
@@ -125,3 +130,16 @@ def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
     service = baked(**request.param, _lock_dependencies=True)
     service.install()
     return service
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    """Fail the test after which /dev/null is no longer the null device: every later subprocess would fail with it,
+    far from the cause (a CI run once lost it midway and failed 110 tests)."""
+    yield
+    try:
+        null_device = stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    except OSError:
+        null_device = False
+    if not null_device:
+        pytest.fail(f"{os.devnull} is gone or no longer a character device after {item.nodeid}", pytrace=False)

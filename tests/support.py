@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -206,6 +207,21 @@ def install_matrix() -> list[dict[str, str]]:
     return [{"dependency_manager": manager, "python_version": version} for manager, version in proofs_on_this_machine()]
 
 
+def schema_errors(builtin_schema: str, document: Path) -> list[str]:
+    """Where a YAML or JSON file breaks one of check-jsonschema's vendored schemas (``"github-workflows"``,
+    ``"dependabot"``, ``"compose-spec"``): the schemas its ``--builtin-schema vendor.<name>`` checks against, applied
+    in this process (its command takes 3 s to start, each time)."""
+    import jsonschema
+    from check_jsonschema.builtin_schemas import vendor
+    from ruamel.yaml import YAML  # YAML 1.2, as check-jsonschema reads: `on:` stays a key, not True
+
+    schema = json.loads(resources.files(vendor).joinpath(f"{builtin_schema}.json").read_text(encoding="utf-8"))
+    validator_class = jsonschema.validators.validator_for(schema)
+    validator = validator_class(schema, format_checker=validator_class.FORMAT_CHECKER)
+    instance = YAML(typ="safe", pure=True).load(document.read_text(encoding="utf-8"))
+    return [f"{'/'.join(map(str, error.absolute_path))}: {error.message}" for error in validator.iter_errors(instance)]
+
+
 # --- Environment and processes ---------------------------------------------------------------------------------
 
 
@@ -227,6 +243,27 @@ def find_python(version: str) -> str | None:
         if probe.returncode == 0:
             return candidate
     return None
+
+
+def real_interpreter(version: str) -> str | None:
+    """The executable of an interpreter of ``version`` itself, not a version manager's shim, or None."""
+    found = find_python(version)
+    if found is None:
+        return None
+    command = [found, "-c", "import sys; print(sys.executable)"]
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def link_interpreters(directory: Path, versions: Sequence[str]) -> Path:
+    """``directory`` holding ``python3.X`` for each of ``versions`` this machine has, linked to the interpreter itself:
+    first on PATH, it is what the hooks and the services' Makefiles find, without a shim (pyenv's take a tenth of a
+    second each, and fail for a version that is installed but not selected)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        executable = real_interpreter(version)
+        if executable is not None:
+            (directory / f"python{version}").symlink_to(executable)
+    return directory
 
 
 def free_port() -> int:

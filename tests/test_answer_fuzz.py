@@ -439,7 +439,7 @@ def assert_no_frame_in_template_code(error: BaseException, shown: str) -> None:
 
 
 @pytest.mark.parametrize("key", FREE_TEXT_ANSWERS)
-@FUZZ
+@settings(FUZZ, max_examples=15)  # for each of eight answers; the combined test below bakes 30 more
 @given(data=st.data())
 def test_any_text_for_one_answer_bakes_a_parseable_service_or_is_refused_cleanly(
     key: str,

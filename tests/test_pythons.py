@@ -66,6 +66,7 @@ def test_pip_lock_is_resolved_for_the_services_python_not_the_one_running_cookie
     assert f"uv pip compile --universal --python-version {target} " in lock
 
 
+@pytest.mark.network
 def test_without_the_services_python_uv_still_locks_a_pip_service_for_it(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:
@@ -83,7 +84,7 @@ def test_without_the_services_python_uv_still_locks_a_pip_service_for_it(
     assert not (service.path / ".venv").exists()
 
 
-def test_without_uv_or_the_services_python_generation_leaves_the_pip_lock_to_make_lock_and_says_why(
+def test_without_uv_or_its_python_the_pip_lock_is_left_to_make_lock_and_says_why(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     # make and git only: neither uv nor any offered Python.
