@@ -267,10 +267,7 @@ def measure_image(service: Service, this: Run) -> dict[str, float]:
 
 # A template commit that collides with nothing: a new file, and a new runtime dependency after gunicorn.
 NEW_FILE = ("SECURITY.md", "# Security\n\nReport a vulnerability to the owning team.\n")
-NEW_DEPENDENCY = {
-    "pyproject.toml": ('    "gunicorn>=23,<24",\n', '    "gunicorn>=23,<24",\n    "cachetools>=5",\n'),
-    "requirements.in": ("gunicorn>=23,<24\n", "gunicorn>=23,<24\ncachetools>=5\n"),
-}
+NEW_DEPENDENCY = ('"gunicorn>=27,<28", ', '"gunicorn>=27,<28", "cachetools>=5", ')
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
                 "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}  # fmt: skip
 
@@ -284,9 +281,8 @@ def moved_template(service: Service) -> Path:
     run(["git", "clone", "--quiet", str(TEMPLATE_DIR), str(clone)], service.root)
     rendered = next(clone.glob("{{cookiecutter.service_name*"))
     (rendered / NEW_FILE[0]).write_text(NEW_FILE[1])
-    for name, (before, after) in NEW_DEPENDENCY.items():
-        path = rendered / name
-        path.write_text(path.read_text().replace(before, after, 1))
+    context = clone / "cookiecutter.json"
+    context.write_text(context.read_text().replace(*NEW_DEPENDENCY, 1))
     run(["git", "add", "--all"], clone)
     run(["git", "commit", "--quiet", "-m", "bench: the template moves on"], clone, GIT_IDENTITY)
     record = service.path / ".cruft.json"

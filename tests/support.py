@@ -14,6 +14,7 @@ A failing command raises ``CommandFailed`` (an AssertionError, so pytest reports
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import itertools
 import json
@@ -458,6 +459,7 @@ def http(
     body: bytes | list[bytes] | None = None,
     content_type: str | None = None,
     headers: Mapping[str, str] | None = None,
+    timeout: float = 10,
 ) -> HttpResponse:
     """One real HTTP request, with ``headers`` besides the content type; 4xx and 5xx come back as responses, not
     exceptions. A body given as a list of parts is sent chunked (``Transfer-Encoding: chunked``, no
@@ -467,7 +469,7 @@ def http(
         return send_chunked(method, url, body, sent)
     request = urllib.request.Request(url, data=body, method=method, headers=sent)
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return HttpResponse(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as error:
         return HttpResponse(error.code, dict(error.headers), error.read())
@@ -503,6 +505,93 @@ def send_chunked(method: str, url: str, parts: list[bytes], headers: Mapping[str
         connection.close()
 
 
+@dataclass
+class SlowClientCounts:
+    """What the slow clients saw: connections opened, closed by the server, and open at most at once."""
+
+    opened: int = 0
+    closed_by_server: int = 0
+    open_now: int = 0
+    most_open: int = 0
+
+
+@contextmanager
+def slow_clients(base_url: str, count: int, part: str, every: float = 1.0) -> Iterator[SlowClientCounts]:
+    """``count`` connections to ``base_url`` (127.0.0.1) for as long as the block runs, each sending a POST one byte
+    every ``every`` seconds: its header section (``part="head"``), or after a complete head, its body
+    (``part="body"``). A connection the server closes is opened again, as a slowloris attacker (or a phone on a bad
+    network, retrying) does. The block gets the counts, updated as it runs."""
+    address = urllib.parse.urlsplit(base_url)
+    host, port = address.hostname or "", address.port or 80
+    assert host in ("127.0.0.1", "::1", "localhost"), f"slow clients target loopback only, not {host}"
+    body = b'{"name": "slow"}'
+    head = (
+        f"POST /api/order HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    counts = SlowClientCounts()
+    stop = threading.Event()
+
+    async def one_connection() -> None:
+        trickled, sent_at_once = (head, b"") if part == "head" else (body, head)
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(every)
+                continue
+            counts.opened += 1
+            counts.open_now += 1
+            counts.most_open = max(counts.most_open, counts.open_now)
+            try:
+                writer.write(sent_at_once)
+                for index in range(len(trickled)):
+                    if stop.is_set():
+                        break
+                    writer.write(trickled[index : index + 1])
+                    await writer.drain()
+                    try:  # anything read (an answer, or the end of the stream) means the server is done with it
+                        await asyncio.wait_for(reader.read(1), timeout=every)
+                        counts.closed_by_server += 1
+                        break
+                    except TimeoutError:
+                        pass
+            except OSError:
+                counts.closed_by_server += 1
+            finally:
+                counts.open_now -= 1
+                writer.close()
+
+    async def all_connections() -> None:
+        tasks = [asyncio.create_task(one_connection()) for _ in range(count)]
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    thread = threading.Thread(target=asyncio.run, args=(all_connections(),), daemon=True)
+    thread.start()
+    try:
+        yield counts
+    finally:
+        stop.set()
+        thread.join(timeout=every + 10)
+
+
+def steady_client(base_url: str, seconds: float, every: float = 0.2, timeout: float = 5) -> list[float | None]:
+    """A well-behaved client: a new connection and a POST every ``every`` seconds for ``seconds``; the seconds each
+    answer under 500 took, None for a request that failed, timed out or got a 5xx."""
+    took: list[float | None] = []
+    deadline = time.monotonic() + seconds
+    while (started := time.monotonic()) < deadline:
+        try:
+            response = http("POST", base_url + "/api/order", b'{"name": "steady"}', "application/json", timeout=timeout)
+            took.append(time.monotonic() - started if response.status < 500 else None)
+        except OSError:
+            took.append(None)
+        time.sleep(max(0.0, every - (time.monotonic() - started)))
+    return took
+
+
 # --- The example system and the private index ------------------------------------------------------------------
 
 # Where the example monorepo's services find the shared package, relative to each service.
@@ -512,18 +601,12 @@ EXAMPLE_PACKAGE_PATH = "../../libs/discount_calculator"
 EXAMPLE_PYTHON = "3.12"
 INDEX_PYTHON = EXAMPLE_PYTHON
 # What the private index mirrors: a service's runtime and development dependencies (pip's included: a pip service's
-# .venv gets its pip from the lock) and the build backends of the three tools.
+# .venv gets its pip from the lock) and the build backends of the three tools, as cookiecutter.json lists them.
 MIRRORED_REQUIREMENTS = [
-    "flask>=3.1,<4",
-    "gunicorn>=23,<24",
-    "prometheus-client>=0.20,<1",
-    "mypy>=1.13",
-    "pytest>=8.3",
-    "ruff>=0.8",
-    "pip>=25",
-    "setuptools>=77",
-    "uv_build>=0.8,<1",
-    "poetry-core>=2.1,<3",
+    *TEMPLATE_CONTEXT["__requirements"]["runtime"],
+    *TEMPLATE_CONTEXT["__requirements"]["dev"],
+    *TEMPLATE_CONTEXT["__requirements"]["pip_dev"],
+    *TEMPLATE_CONTEXT["__requirements"]["build_backend"].values(),
     # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
     "colorama",
 ]
@@ -603,7 +686,9 @@ def locked_runtime_packages(service: Path, manager: str, service_name: str) -> d
     """{name: (version, sha256 hashes)} of what the lock pins for the runtime, read from the lock file itself."""
     if manager == "pip":
         text = (service / "requirements.txt").read_text().replace("\\\n", " ")
-        pins = re.finditer(r"^([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:\w+)*)", text, flags=re.MULTILINE)
+        # name==version, an environment marker perhaps ("; sys_platform == 'win32'"), then the hashes.
+        pin = r"^([A-Za-z0-9._-]+)==([^\s;]+)(?:\s*;[^\n]*?(?=\s+--hash|$))?((?:\s+--hash=sha256:\w+)*)"
+        pins = re.finditer(pin, text, flags=re.MULTILINE)
         return {normalized(m[1]): (m[2], set(re.findall(r"sha256:(\w+)", m[3]))) for m in pins}
     lock = tomllib.loads((service / f"{manager}.lock").read_text())
     packages = {normalized(package["name"]): package for package in lock["package"]}

@@ -1,5 +1,6 @@
-"""One source for each fact: tool pins, lock files and derived names live in cookiecutter.json, and everything
-that repeats them (the root pyproject.toml, rendered Dockerfiles, workflows and READMEs) agrees with it."""
+"""One source for each fact: tool pins, dependency ranges, lock files and derived names live in cookiecutter.json,
+and everything that repeats them (the root pyproject.toml, rendered Dockerfiles, workflows, READMEs and dependency
+lists) agrees with it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
 # A requirement with an exact version, as `name==version`.
 PINNED = re.compile(r"\b([a-z][a-z0-9-]*)==([0-9][0-9A-Za-z.]*)")
 TEMPLATE_FILES = sorted(p for p in PROJECT_TEMPLATE.rglob("*") if p.is_file())
+# A requirement with a version range, as `name>=1.2` or `name<2`.
+RANGED = re.compile(r"\b[a-z][a-z0-9_.-]*(?:\[[a-z,]+\])?(?:>=|~=|<)[0-9]")
+REQUIREMENTS: dict[str, Any] = TEMPLATE_CONTEXT["__requirements"]
 # Derivations that belong in cookiecutter.json only (its private variables), never in a template file.
 DERIVATIONS = [r"service_name\s*\|\s*upper", r"service_name\s*\|\s*replace", r"resource_name\s*\|\s*replace"]
 
@@ -50,3 +54,28 @@ def test_templates_take_derived_names_from_cookiecutter_json(path: Path) -> None
     text = path.read_text()
     for derivation in DERIVATIONS:
         assert not re.search(derivation, text), f"{path.name} derives a name itself ({derivation})"
+
+
+@pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda path: str(path.relative_to(TEMPLATE_DIR)).split("/", 1)[1])
+def test_templates_take_dependency_ranges_from_cookiecutter_json(path: Path) -> None:
+    assert not RANGED.search(path.read_text()), f"{path.name} writes a version range itself"
+
+
+@pytest.mark.parametrize("manager", MANAGERS)
+def test_each_service_lists_the_ranges_cookiecutter_json_gives(baked: Any, manager: str) -> None:
+    service = baked(dependency_manager=manager, use_opentelemetry=True, use_discount_calculator=True,
+                    package_index_url="https://pypi.example.com/simple/")  # fmt: skip
+    expected = [*REQUIREMENTS["runtime"], *REQUIREMENTS["opentelemetry"], *REQUIREMENTS["shared_package"]]
+    pyproject = tomllib.loads((service.path / "pyproject.toml").read_text())
+    if manager == "pip":
+        lines = [line for line in (service.path / "requirements.in").read_text().splitlines() if line[:1].isalpha()]
+        development = (service.path / "requirements-dev.in").read_text().splitlines()
+        assert lines == expected
+        assert [line for line in development if line in REQUIREMENTS["dev"] + REQUIREMENTS["pip_dev"]] == [
+            *REQUIREMENTS["dev"],
+            *REQUIREMENTS["pip_dev"],
+        ]
+    else:
+        assert pyproject["project"]["dependencies"] == expected
+        assert pyproject["dependency-groups"]["dev"] == REQUIREMENTS["dev"]
+    assert pyproject["build-system"]["requires"] == [REQUIREMENTS["build_backend"][manager]]

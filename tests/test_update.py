@@ -162,14 +162,13 @@ class MovingTemplate:
             (service / "SECURITY.md").write_text("# Security\n\nReport a vulnerability to the owning team.\n")
             replace_once(service / ".gitignore", ".venv/\n", "/.venv/\n")
             (service / "LICENSE").unlink()
-            # Last in the list, where each team's tool puts its own addition: the two collide as text.
+            # After the template's runtime list, where each team's tool puts its own addition: in a service without
+            # the shared package or traces, the two collide as text.
             replace_once(
-                service / "pyproject.toml",
-                "{%- endif %}\n]\n\n[dependency-groups]",
-                f'{{%- endif %}}\n    "{TEMPLATE_DEPENDENCY}>=5",\n]\n\n[dependency-groups]',
+                self.path / "cookiecutter.json",
+                '"prometheus-client>=0.20,<1"]',
+                f'"prometheus-client>=0.20,<1", "{TEMPLATE_DEPENDENCY}>=5"]',
             )
-            requirements = service / "requirements.in"
-            requirements.write_text(requirements.read_text() + f"{TEMPLATE_DEPENDENCY}>=5\n")
             replace_once(service / "Dockerfile", "WORKDIR /build\n", "WORKDIR /opt/build\n")
             replace_once(self.path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CHANGELOG_ENTRY}\n")
             commit_all(self.path, "Move on")
