@@ -434,4 +434,4 @@ def test_opentelemetry_appears_only_when_chosen(baked: Any) -> None:
         assert (service.path / "tests" / "test_tracing.py").exists() is chosen
         assert any(d.startswith("opentelemetry-sdk") for d in dependencies) is chosen
         assert ("from opentelemetry" in code) is chosen
-        assert ("post_fork" in (service.path / "gunicorn.conf.py").read_text()) is chosen
+        assert ("post_worker_init" in (service.path / "gunicorn.conf.py").read_text()) is chosen

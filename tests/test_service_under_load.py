@@ -22,7 +22,17 @@ from typing import Any
 
 import pytest
 
-from support import TOOLS_BIN, BakedService, clean_environment, free_port, http, serving, wait_until_answers
+from support import (
+    TOOLS_BIN,
+    BakedService,
+    clean_environment,
+    free_port,
+    http,
+    serving,
+    slow_clients,
+    steady_client,
+    wait_until_answers,
+)
 
 pytestmark = [pytest.mark.install, pytest.mark.network]
 
@@ -104,6 +114,66 @@ def test_thousands_of_valid_requests_all_succeed(base_url: str) -> None:
         list(pool.map(lambda _: post_orders(host, int(port), VALID_REQUESTS // CLIENTS, tally), range(CLIENTS)))
 
     assert tally.counts == Counter({201: VALID_REQUESTS})
+
+
+# Slow clients: how many at once (two stopped the sync workers the service had before), and the longest a steady
+# client's request may take meanwhile (about 5 ms when nothing else happens).
+SLOW_CLIENTS = 300
+STEADY_BOUND_SECONDS = 1.0
+
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_hundreds_of_slow_clients_keep_no_steady_client_waiting(base_url: str, part: str) -> None:
+    with slow_clients(base_url, SLOW_CLIENTS, part) as slow:
+        deadline = time.monotonic() + 30
+        while slow.most_open < SLOW_CLIENTS and time.monotonic() < deadline:
+            time.sleep(0.1)
+        took = steady_client(base_url, seconds=6)
+        still_open = slow.open_now
+
+    assert slow.most_open == SLOW_CLIENTS, f"only {slow.most_open} slow connections were ever open at once"
+    assert still_open >= SLOW_CLIENTS * 0.9, f"the slow connections were dropped, {still_open} left"
+    assert None not in took, f"{took.count(None)} of {len(took)} steady requests failed or timed out"
+    assert max(t for t in took if t is not None) < STEADY_BOUND_SECONDS, sorted(took)[-5:]
+
+
+def trickle(port: int, sent_at_once: bytes, then: bytes, every: float, limit: float) -> tuple[bytes, float]:
+    """Send ``sent_at_once``, then ``then`` one byte every ``every`` seconds, until the server answers or closes
+    (or ``limit`` seconds pass); what it sent back, and when."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as connection:
+        connection.sendall(sent_at_once)
+        connection.settimeout(every)
+        for byte in then:
+            try:
+                connection.sendall(bytes([byte]))
+                if reply := connection.recv(65536):
+                    connection.settimeout(5)
+                    while chunk := connection.recv(65536):
+                        reply += chunk
+                return reply, time.monotonic() - started
+            except TimeoutError:
+                if time.monotonic() - started > limit:
+                    break
+            except OSError:  # reset by the server
+                return b"", time.monotonic() - started
+    return b"", time.monotonic() - started
+
+
+def test_a_head_or_a_body_that_never_ends_is_cut_off_when_its_time_is_up(order_service: BakedService) -> None:
+    with serving(order_service, settings={"KEEPALIVE": "2", "BODY_TIMEOUT": "3"}) as url:
+        port = int(url.rsplit(":", 1)[1])
+        head = b"POST /api/order HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        endless_header = b"X-Padding: " + b"a" * 400
+        head_reply, head_seconds = trickle(port, head, endless_header, every=0.25, limit=20)
+        body = b'{"name": "' + b"a" * 400 + b'"}'
+        full_head = head + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        body_reply, body_seconds = trickle(port, full_head, body, every=0.25, limit=20)
+
+    assert head_reply == b"" and 1.5 <= head_seconds <= 6, (head_reply, head_seconds)  # closed after KEEPALIVE
+    assert body_reply.startswith(b"HTTP/1.1 408"), body_reply  # answered after BODY_TIMEOUT
+    assert b'"code": 408' in body_reply or b'"code":408' in body_reply, body_reply
+    assert 2.5 <= body_seconds <= 8, body_seconds
 
 
 # gunicorn.conf.py as the service ships it, plus a probe: each worker writes to the log when it begins a request

@@ -8,9 +8,11 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import gevent
 from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger
 from gunicorn.workers.base import Worker
+from gunicorn.workers.ggevent import GeventWorker
 
 # Nothing imported here may import prometheus_client: it reads PROMETHEUS_MULTIPROC_DIR, set below, when imported.
 from {{ cookiecutter.service_name }}.config import Settings
@@ -40,6 +42,18 @@ class _Logger(Logger):
             finally:
                 if token is not None:
                     unbind_request_fields(token)
+
+
+class _TakingTurnsWorker(GeventWorker):
+    """gevent's worker: each connection is a greenlet, so a client that sends its request slowly holds a greenlet,
+    not the worker. After each request the connection yields to the others: gevent does not switch while a socket
+    has data ready, and under load a few busy connections kept the rest waiting for hundreds of milliseconds."""
+
+    def handle_request(self, listener_name: object, req: object, sock: object, addr: object) -> None:
+        try:
+            super().handle_request(listener_name, req, sock, addr)
+        finally:
+            gevent.sleep(0)
 
 
 def _prepare_metrics_directory(configured: str) -> str:
@@ -74,8 +88,9 @@ def on_exit(server: Arbiter) -> None:
 {%- if cookiecutter.use_opentelemetry %}
 
 
-def post_fork(server: Arbiter, worker: Worker) -> None:
-    """OpenTelemetry starts in each worker: its exporter thread would not survive the fork from the master."""
+def post_worker_init(worker: Worker) -> None:
+    """OpenTelemetry starts in each worker once gevent has patched it: its exporter thread would not survive the fork
+    from the master, and one started before the patch would block the worker's event loop."""
     from {{ cookiecutter.service_name }}.tracing import start_tracing
 
     start_tracing()
@@ -86,10 +101,13 @@ logger_class = _Logger
 
 bind = f"[{_settings.host}]:{_settings.port}" if ":" in _settings.host else f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-threads = _settings.threads
+worker_class = _TakingTurnsWorker
+worker_connections = _settings.connections
+# A worker whose event loop has not turned for this many seconds (a request holding the CPU) is killed and replaced.
 timeout = _settings.timeout
 # On SIGTERM, workers finish the requests in flight for up to this many seconds before they are killed.
 graceful_timeout = _settings.graceful_timeout
+# Also bounds the wait for a request's header section: a head that has not arrived by then closes the connection.
 keepalive = _settings.keepalive
 loglevel = _settings.log_level.lower()
 logconfig_dict = logging_dict(_settings.log_level)

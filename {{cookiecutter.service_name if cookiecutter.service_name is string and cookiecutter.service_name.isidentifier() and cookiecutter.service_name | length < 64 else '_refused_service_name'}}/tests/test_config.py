@@ -13,10 +13,11 @@ PREFIX = "{{ cookiecutter.__env_prefix }}_"
 INTEGER_RANGES = [
     ("PORT", "port", 1, 65535),
     ("WORKERS", "workers", 1, 64),
-    ("THREADS", "threads", 1, 64),
+    ("CONNECTIONS", "connections", 1, 100_000),
     ("TIMEOUT", "timeout", 1, 3600),
     ("GRACEFUL_TIMEOUT", "graceful_timeout", 1, 3600),
-    ("KEEPALIVE", "keepalive", 0, 3600),
+    ("KEEPALIVE", "keepalive", 1, 3600),
+    ("BODY_TIMEOUT", "body_timeout", 1, 3600),
     ("MAX_CONTENT_LENGTH", "max_content_length", 1, 2**31),
 ]
 INTEGER_IDS = [name for name, *_ in INTEGER_RANGES]

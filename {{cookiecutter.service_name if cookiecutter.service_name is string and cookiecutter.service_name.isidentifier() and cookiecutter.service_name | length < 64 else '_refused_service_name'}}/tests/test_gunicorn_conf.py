@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.config import Config  # type: ignore[import-untyped]
 from gunicorn.util import parse_address  # type: ignore[import-untyped]
+from gunicorn.workers.ggevent import GeventWorker  # type: ignore[import-untyped]
 
 PREFIX = "{{ cookiecutter.__env_prefix }}_"
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
@@ -78,11 +79,15 @@ def test_the_default_bind_is_every_interface_on_the_services_port(load_config: L
 
 def test_the_worker_settings_come_from_the_environment(load_config: LoadConfig) -> None:
     config = load_config(
-        WORKERS="3", THREADS="4", TIMEOUT="60", GRACEFUL_TIMEOUT="20", KEEPALIVE="7", LOG_LEVEL="warning"
+        WORKERS="3", CONNECTIONS="40", TIMEOUT="60", GRACEFUL_TIMEOUT="20", KEEPALIVE="7", LOG_LEVEL="warning"
     )
 
-    assert (config.workers, config.threads, config.timeout) == (3, 4, 60)
+    assert (config.workers, config.worker_connections, config.timeout) == (3, 40, 60)
     assert (config.graceful_timeout, config.keepalive, config.loglevel) == (20, 7, "warning")
+
+
+def test_each_connection_is_a_greenlet_of_a_gevent_worker(load_config: LoadConfig) -> None:
+    assert issubclass(load_config().worker_class, GeventWorker)
 
 
 @pytest.mark.parametrize(("switch", "lines"), [(None, 0), ("false", 0), ("true", 1)])

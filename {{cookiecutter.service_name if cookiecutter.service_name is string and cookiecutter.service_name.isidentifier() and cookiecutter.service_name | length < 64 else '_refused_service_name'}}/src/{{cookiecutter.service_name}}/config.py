@@ -71,10 +71,13 @@ class Settings:
     host: str = "0.0.0.0"  # noqa: S104 - a container must listen on all interfaces
     port: int = {{ cookiecutter.port }}
     workers: int = 2
-    threads: int = 1
+    # Connections each worker serves at once: each is a greenlet, so a slow client holds one of these, not a worker.
+    connections: int = 1000
     timeout: int = 30
     graceful_timeout: int = 30
+    # Also the time a request's header section has to arrive, and body_timeout the time its body has.
     keepalive: int = 5
+    body_timeout: int = 30
     max_content_length: int = 1024 * 1024
     log_level: str = "INFO"
     # One JSON line per request costs about a fifth of the throughput of a trivial endpoint; proxies and load
@@ -98,10 +101,11 @@ class Settings:
             host=_host(env, cls.host),
             port=_integer(env, "PORT", cls.port, 1, 65535),
             workers=_integer(env, "WORKERS", cls.workers, 1, 64),
-            threads=_integer(env, "THREADS", cls.threads, 1, 64),
+            connections=_integer(env, "CONNECTIONS", cls.connections, 1, 100_000),
             timeout=_integer(env, "TIMEOUT", cls.timeout, 1, 3600),
             graceful_timeout=_integer(env, "GRACEFUL_TIMEOUT", cls.graceful_timeout, 1, 3600),
-            keepalive=_integer(env, "KEEPALIVE", cls.keepalive, 0, 3600),
+            keepalive=_integer(env, "KEEPALIVE", cls.keepalive, 1, 3600),
+            body_timeout=_integer(env, "BODY_TIMEOUT", cls.body_timeout, 1, 3600),
             max_content_length=_integer(env, "MAX_CONTENT_LENGTH", cls.max_content_length, 1, 2**31),
             log_level=log_level,
             access_log=_boolean(env, "ACCESS_LOG", cls.access_log),
