@@ -18,7 +18,7 @@ from typing import Any
 
 import bench
 from bench import measure, report, servers, stats
-from bench.load import Wrk, measure_throughput
+from bench.load import Wrk, measure_slow_clients, measure_throughput, worker_memory_mb
 from bench.system import (
     BENCH_DIR,
     TEMPLATE_DIR,
@@ -142,6 +142,8 @@ def benchmark(options: Options, workdir: Path, images: measure.Images | None) ->
         receiver = stack.enter_context(servers.otlp_receiver())
         running = servers.start_servers(stack, services, variants, workdir, receiver.endpoint)
         throughput = measure_throughput(running, options.wrk, rounds=options.runs)
+        throughput["worker_memory_mb"] = {server.key: worker_memory_mb(server) for server in running}
+        throughput["slow_clients"] = measure_slow_clients(running)
         if any(server.spec.exports_spans for server in running) and receiver.exports == 0:
             raise servers.BenchError("no span reached the OTLP receiver from the rows that export them")
         throughput["otlp_exports"] = receiver.exports

@@ -11,10 +11,12 @@ import json
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.servers import GENERATED, Server, check_order
 from bench.system import BENCH_DIR, log, progress
+from tests.support import slow_clients, steady_client
 
 WRK_SCRIPT = BENCH_DIR / "post_order.lua"
 
@@ -76,3 +78,70 @@ def measure_throughput(servers: Sequence[Server], wrk: Wrk, rounds: int) -> dict
 def describe_sample(sample: Mapping[str, Any]) -> str:
     failed = sample["non_2xx"] + sample["socket_errors"]
     return f"{sample['rps']:,.0f}/s, p99 {sample['p99_ms']:.1f} ms" + (f", {failed} FAILED" if failed else "")
+
+
+# Slow clients: connections trickling their request heads one byte a second while a steady client posts every
+# 0.2 s for SLOW_SECONDS; the tests hold the generated service to the same (tests/test_service_under_load.py).
+SLOW_CLIENTS = 300
+SLOW_SECONDS = 10
+
+
+def measure_slow_clients(servers: Sequence[Server]) -> list[dict[str, Any]]:
+    """Each server whose spec asks for it (one generated service): what a steady client got while slow ones held on."""
+    chosen = [server for server in servers if server.spec.slow_clients]
+    chosen = [server for index, server in enumerate(chosen) if server.spec.kind != GENERATED or index == 0]
+    log(f"\nSlow clients: {SLOW_CLIENTS} connections sending their heads a byte a second, a steady client beside")
+    figures = []
+    for server in chosen:
+        base_url = server.url.removesuffix("/api/order")
+        with slow_clients(base_url, SLOW_CLIENTS, "head") as slow:
+            took = steady_client(base_url, seconds=SLOW_SECONDS)
+        answered = [seconds for seconds in took if seconds is not None]
+        figure = {
+            "key": server.key,
+            "label": server.describe()["label"],
+            "slow_connections": slow.most_open,
+            "steady_requests": len(took),
+            "answered": len(answered),
+            "slowest_ms": round(max(answered) * 1000, 1) if answered else None,
+        }
+        progress(server.spec.key, "slow clients", "", f"{figure['answered']} of {figure['steady_requests']} answered")
+        figures.append(figure)
+    return figures
+
+
+def worker_memory_mb(server: Server) -> list[float]:
+    """The proportional set size (PSS: shared pages split between their users) of each gunicorn worker, in MB."""
+    children = _children_by_parent()
+    pending, masters = [server.pid], []
+    while pending:
+        pid = pending.pop()
+        if "gunicorn" in _command_line(pid) and children.get(pid):
+            masters.append(pid)
+        else:
+            pending += children.get(pid, [])
+    workers = [worker for master in masters for worker in children.get(master, [])]
+    return [round(_pss_kb(worker) / 1024, 1) for worker in workers]
+
+
+def _children_by_parent() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    return children
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _pss_kb(pid: int) -> int:
+    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    return sum(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:"))

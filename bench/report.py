@@ -8,6 +8,7 @@ bench/results.json renders, so no figure in it is typed by hand.
 from __future__ import annotations
 
 import re
+import statistics
 import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -102,6 +103,42 @@ def throughput_table(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def resilience_table(results: Mapping[str, Any]) -> list[str]:
+    """Per server: its workers' memory, and for those measured so, what a steady client got beside slow clients."""
+    throughput = results["throughput"]
+    memory: Mapping[str, list[float]] = throughput.get("worker_memory_mb", {})
+    slow = {figure["key"]: figure for figure in throughput.get("slow_clients", [])}
+    rows = [server for server in stats.servers(results) if memory.get(server.key) or server.key in slow]
+    if not rows:
+        return []
+    lines = [
+        "| server | memory per worker (PSS) | slow connections held | steady requests answered | slowest answer |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for server in rows:
+        workers = memory.get(server.key) or []
+        pss = f"{statistics.median(workers):.1f} MB" if workers else "n/a"
+        figure = slow.get(server.key)
+        if figure is None:
+            lines.append(f"| {server.label} | {pss} |  |  |  |")
+            continue
+        slowest = "none" if figure["slowest_ms"] is None else f"{figure['slowest_ms']:,.1f} ms"
+        lines.append(
+            f"| {server.label} | {pss} | {figure['slow_connections']} | "
+            f"{figure['answered']} of {figure['steady_requests']} | {slowest} |"
+        )
+    lines += [
+        "",
+        *wrap(
+            "Memory: the median proportional set size of the server's workers after the throughput rounds (pages "
+            "shared with the master or each other are split between them). Slow clients: connections that send "
+            "their request head one byte a second, reopened when closed, while a steady client posts every 0.2 s "
+            "with a 5 s timeout; a request of the steady client that failed or timed out is not answered."
+        ),
+    ]
+    return lines
+
+
 def throughput_method(results: Mapping[str, Any]) -> list[str]:
     wrk, rounds = results["settings"]["wrk"], results["settings"]["rounds"]
     return wrap(
@@ -140,6 +177,8 @@ def readme_section(results: Mapping[str, Any]) -> str:
         "",
         *throughput_table(results),
     ]
+    if resilience := resilience_table(results):
+        lines += ["", *resilience]
     return "\n".join(lines) + "\n"
 
 
@@ -170,6 +209,8 @@ def markdown(results: Mapping[str, Any]) -> str:
         "",
         *throughput_table(results),
     ]
+    if resilience := resilience_table(results):
+        lines += ["", "## Slow clients and memory", "", *resilience]
     found = stats.problems(results)
     if found:
         lines += ["", "## Failed", "", *(line for problem in found for line in wrap(f"- {problem}", "  "))]

@@ -65,6 +65,7 @@ class ServerSpec:
     target: float | None = None  # least generated/this ratio accepted
     variant: str | None = None  # a key of VARIANTS: runs from that service instead of the example's
     exports_spans: bool = False  # its spans must reach the benchmark's receiver, or the run fails
+    slow_clients: bool = False  # measured under slow clients too (for the generated kind: one manager's)
 
 
 def service_address(place: Place) -> dict[str, str]:
@@ -87,6 +88,19 @@ SERVERS = (
         chart_label="generated",
         command=make_serve,
         env=service_address,
+        slow_clients=True,
+    ),
+    ServerSpec(
+        key="sync",
+        kind=REFERENCE,
+        label="generated, sync worker (before)",
+        description="sync worker: the generated service under `make serve` with gunicorn's sync worker "
+        "(`GUNICORN_CMD_ARGS=--worker-class=sync`), the server it had before: each worker serves one request at a "
+        "time, start to end.",
+        chart_label="generated,\nsync worker",
+        command=make_serve,
+        env=lambda place: {**service_address(place), "GUNICORN_CMD_ARGS": "--worker-class=sync"},
+        slow_clients=True,
     ),
     ServerSpec(
         key="bare-conf",
@@ -103,8 +117,8 @@ SERVERS = (
         key="bare-limit",
         kind=REFERENCE,
         label="bare app, plain gunicorn: the limit",
-        description="plain gunicorn: the bare app, the same server settings on the command line, no configuration "
-        "file, gunicorn's default logging.",
+        description="plain gunicorn: the bare app, the same server settings on the command line (gunicorn's own "
+        "gevent worker), no configuration file, gunicorn's default logging.",
         chart_label="bare,\nplain gunicorn",
         # --config /dev/null: no gunicorn.conf.py at all (gunicorn would read one from the working directory).
         command=lambda place: [
@@ -180,6 +194,7 @@ class Server:
     spec: ServerSpec
     manager: str
     url: str
+    pid: int = 0  # the process the server was started as (`make`, or the server itself)
 
     @property
     def key(self) -> str:
@@ -202,7 +217,15 @@ class Server:
 
 def gunicorn_server_settings(service: Service) -> dict[str, Any]:
     """The server settings the service's gunicorn.conf.py gives, read by executing it in the service's .venv."""
-    keys = ("workers", "threads", "timeout", "graceful_timeout", "keepalive", "preload_app", "worker_tmp_dir")
+    keys = (
+        "workers",
+        "worker_connections",
+        "timeout",
+        "graceful_timeout",
+        "keepalive",
+        "preload_app",
+        "worker_tmp_dir",
+    )
     code = (
         "import json, runpy; c = runpy.run_path('gunicorn.conf.py'); "
         f"print(json.dumps({{k: c.get(k) for k in {keys!r}}}))"
@@ -217,7 +240,8 @@ def plain_gunicorn_arguments(settings: Mapping[str, Any]) -> list[str]:
     """A gunicorn command line with those server settings and nothing else (gunicorn's own logging)."""
     arguments = [
         f"--workers={settings['workers']}",
-        f"--threads={settings['threads']}",
+        "--worker-class=gevent",
+        f"--worker-connections={settings['worker_connections']}",
         f"--timeout={settings['timeout']}",
         f"--graceful-timeout={settings['graceful_timeout']}",
         f"--keep-alive={settings['keepalive']}",
@@ -230,8 +254,7 @@ def plain_gunicorn_arguments(settings: Mapping[str, Any]) -> list[str]:
 
 
 def describe_settings(settings: Mapping[str, Any]) -> str:
-    threads = settings["threads"]
-    return f"{settings['workers']} workers x {threads} thread(s)" + (" (sync worker)" if threads == 1 else "")
+    return f"{settings['workers']} gevent workers x {settings['worker_connections']} connections"
 
 
 @contextmanager
@@ -246,7 +269,7 @@ def serving(spec: ServerSpec, place: Place, log_path: Path) -> Iterator[Server]:
             wait_until_answers(base_url + "/healthz", process)
         except RuntimeError as error:
             raise BenchError(f"{spec.key}: {error} (its output: {log_path})") from None
-        yield Server(spec=spec, manager=place.service.manager, url=f"{base_url}/api/order")
+        yield Server(spec=spec, manager=place.service.manager, url=f"{base_url}/api/order", pid=process.pid)
 
 
 def start_servers(

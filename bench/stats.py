@@ -114,4 +114,12 @@ def problems(results: Mapping[str, Any]) -> list[str]:
         ratio = measured.get(server.key)
         if server.target is not None and ratio is not None and ratio.median < server.target:
             found.append(f"generated/{server.key} is {ratio.median:.2f}, under its target {server.target:.2f}")
+    kinds = {server["key"]: server["kind"] for server in results["throughput"]["servers"]}
+    for figure in results["throughput"].get("slow_clients", []):
+        if kinds.get(figure["key"]) == GENERATED and figure["answered"] < figure["steady_requests"]:
+            found.append(
+                f"{figure['key']}: beside {figure['slow_connections']} slow clients, "
+                f"{figure['steady_requests'] - figure['answered']} of {figure['steady_requests']} steady requests "
+                "went unanswered"
+            )
     return found

@@ -27,9 +27,21 @@ def results() -> dict[str, Any]:
     return json.loads(FIXTURE.read_text())
 
 
-def row(markdown: str, label: str) -> str:
-    """The table row of ``markdown`` that starts with ``label``; fails when there is not exactly one."""
-    rows = [line for line in markdown.splitlines() if line.startswith(f"| {label} |")]
+THROUGHPUT = "| server | requests/s"
+RESILIENCE = "| server | memory per worker"
+
+
+def row(markdown: str, label: str, table: str = "") -> str:
+    """The row that starts with ``label`` of the table whose header starts with ``table`` (any table when blank);
+    fails when there is not exactly one."""
+    lines, rows, inside = markdown.splitlines(), [], not table
+    for line in lines:
+        if table and line.startswith(table):
+            inside = True
+        elif table and inside and not line.startswith("|"):
+            inside = False
+        if inside and line.startswith(f"| {label} |"):
+            rows.append(line)
     assert len(rows) == 1, f"expected one row {label!r} in:\n{markdown}"
     return rows[0]
 
@@ -49,9 +61,11 @@ def test_measurement_rows_give_the_median_and_the_range_over_runs(results: dict[
 
 def test_throughput_rows_give_rounds_range_and_per_round_ratios(results: dict[str, Any]) -> None:
     section = report.readme_section(results)
-    assert row(section, "generated service, pip") == "| generated service, pip | 850 (800-900) | 2.2 ms | 0 |  |"
+    assert row(section, "generated service, pip", THROUGHPUT) == (
+        "| generated service, pip | 850 (800-900) | 2.2 ms | 0 |  |"
+    )
     # Per round: generated median 1000 then 900, over a bare server at 1000 both times.
-    assert row(section, "bare app, same conf") == (
+    assert row(section, "bare app, same conf", THROUGHPUT) == (
         "| bare app, same conf | 1,000 (1,000-1,000) | 2.0 ms | 0 | **0.95** (0.90-1.00), target 0.90 |"
     )
     # What gunicorn is worth against the development server: 1000/250 and 900/200.
@@ -76,7 +90,7 @@ def test_failed_requests_are_counted_apart_and_fail_the_run(results: dict[str, A
     results["throughput"]["warmup"]["generated:uv"]["socket_errors"] = 2
     section = report.readme_section(results)
     # The throughput stays the answers under 400; the failures have their own column.
-    assert row(section, "generated service, uv") == (
+    assert row(section, "generated service, uv", THROUGHPUT) == (
         "| generated service, uv | 1,050 (1,000-1,100) | 1.8 ms | 3 HTTP, 2 socket |  |"
     )
     assert stats.problems(results) == ["generated:uv: 3 answer(s) of 400 or over and 2 socket error(s)"]
@@ -88,6 +102,23 @@ def test_a_ratio_under_its_target_fails_the_run(results: dict[str, Any]) -> None
     assert stats.problems(results) == ["generated/bare-conf is 0.88, under its target 0.90"]
     results["throughput"]["servers"][2]["target"] = 0.85
     assert stats.problems(results) == []
+
+
+def test_memory_and_slow_clients_get_a_row_per_server_measured(results: dict[str, Any]) -> None:
+    section = report.readme_section(results)
+    assert row(section, "generated service, pip", RESILIENCE) == (
+        "| generated service, pip | 31.0 MB | 300 | 50 of 50 | 12.5 ms |"
+    )
+    assert row(section, "bare app, same conf", RESILIENCE).endswith("| 21.0 MB |  |  |  |")
+    assert "| generated service under flask run |" not in section.split(RESILIENCE)[1]
+
+
+def test_a_generated_service_that_leaves_a_steady_client_unanswered_fails_the_run(results: dict[str, Any]) -> None:
+    results["throughput"]["slow_clients"][0].update(answered=47, slowest_ms=None)
+    assert stats.problems(results) == [
+        "generated:pip: beside 300 slow clients, 3 of 50 steady requests went unanswered"
+    ]
+    assert "| 300 | 47 of 50 | none |" in report.readme_section(results)
 
 
 def test_wrk_failures_are_not_throughput() -> None:
@@ -163,10 +194,11 @@ def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
         assert row(section, measurement.label).count("| 1.0") == len(managers)
     for server in described:
         ratio = "" if server["kind"] == servers.GENERATED else "**1.00**"
-        assert row(section, server["label"]).startswith(f"| {server['label']} | 100 | 1.0 ms | 0 | {ratio}")
+        assert row(section, server["label"], THROUGHPUT).startswith(f"| {server['label']} | 100 | 1.0 ms | 0 | {ratio}")
     assert [s["key"] for s in described] == [
         "generated:poetry",
         "generated:uv",
+        "sync",
         "bare-conf",
         "bare-limit",
         "metrics-off",
