@@ -267,7 +267,7 @@ def measure_image(service: Service, this: Run) -> dict[str, float]:
 
 # A template commit that collides with nothing: a new file, and a new runtime dependency after gunicorn.
 NEW_FILE = ("SECURITY.md", "# Security\n\nReport a vulnerability to the owning team.\n")
-NEW_DEPENDENCY = ('"gunicorn>=27,<28", ', '"gunicorn>=27,<28", "cachetools>=5", ')
+NEW_DEPENDENCY = ('"gunicorn[gevent]>=27,<28", ', '"gunicorn[gevent]>=27,<28", "cachetools>=5", ')
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
                 "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}  # fmt: skip
 

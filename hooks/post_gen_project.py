@@ -24,6 +24,7 @@ ANSWERS = json.loads(
     r"""{{ {
         "service_name": cookiecutter.service_name,
         "dependency_manager": cookiecutter.dependency_manager,
+        "database": cookiecutter.database,
         "python_version": cookiecutter.python_version,
         "use_discount_calculator": cookiecutter.use_discount_calculator,
         "discount_calculator_path": cookiecutter.discount_calculator_path,
@@ -49,8 +50,20 @@ FILES_BY_DEPENDENCY_MANAGER = {
     "pip": ["requirements.in", "requirements-dev.in"],
     "uv": [],
 }
+# The data layer, for a service with a database; the Kubernetes files that depend on which one.
+PACKAGE = f"src/{ANSWERS['service_name']}"
+FILES_BY_DATABASE = {
+    "none": ["deploy/k8s/migrate-job.yaml", "deploy/k8s/volume.yaml"],
+    "sqlite": ["deploy/k8s/hpa.yaml", "deploy/k8s/migrate-job.yaml"],
+    "postgresql": ["deploy/k8s/volume.yaml"],
+}
+FILES_WITH_A_DATABASE = [
+    *(f"{PACKAGE}/{name}" for name in ("db.py", "models.py", "schemas.py", "migrate.py", "migrations")),
+    "tests/test_database.py",
+    "tests/test_migrations.py",
+]
 FILES_BY_OPTION = {
-    "use_opentelemetry": [f"src/{ANSWERS['service_name']}/tracing.py", "tests/test_tracing.py"],
+    "use_opentelemetry": [f"{PACKAGE}/tracing.py", "tests/test_tracing.py"],
     "include_kubernetes": ["deploy"],
     "include_ci_workflow": [".github"],
 }
@@ -75,6 +88,11 @@ def remove_other_dependency_managers_files(chosen: str) -> None:
         if manager != chosen:
             for name in files:
                 remove(Path(name))
+
+
+def remove_files_of_other_databases(chosen: str) -> None:
+    for name in FILES_BY_DATABASE[chosen] + (FILES_WITH_A_DATABASE if chosen == "none" else []):
+        remove(Path(name))
 
 
 def remove_options_not_chosen(answers: dict[str, object]) -> None:
@@ -220,6 +238,7 @@ def print_next_steps(answers: dict[str, object], lock_problem: str | None) -> No
 def main() -> None:
     manager = str(ANSWERS["dependency_manager"])
     remove_other_dependency_managers_files(manager)
+    remove_files_of_other_databases(str(ANSWERS["database"]))
     remove_options_not_chosen(ANSWERS)
     if UPDATE_RENDER:
         return

@@ -20,10 +20,13 @@ from support import (
     BakedService,
     Baker,
     ExampleMonorepo,
+    PostgresGetter,
+    PostgresServer,
     bake_with_cookies,
     build_example_monorepo,
     case_id,
     clean_environment,
+    database_environment,
     free_port,
     install_matrix,
     link_interpreters,
@@ -48,11 +51,29 @@ def tools_on_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def baked(cookies_session: Any) -> Baker:
+def postgres() -> Iterator[PostgresGetter]:
+    """``postgres()``: the suite's PostgreSQL server, started the first time a test needs it, removed at the end."""
+    started: list[PostgresServer] = []
+
+    def get() -> PostgresServer:
+        if not started:
+            server = PostgresServer()
+            started.append(server)
+            server.start()
+        return started[0]
+
+    yield get
+    for server in started:
+        server.remove()
+
+
+@pytest.fixture(scope="session")
+def baked(cookies_session: Any, postgres: PostgresGetter) -> Baker:
     """``baked(**answers)``: a service generated once per distinct set of answers in the whole session, through
     pytest-cookies' session-wide ``cookies_session``.
 
-    Bakes skip the lock unless a test asks for it (``_lock_dependencies=True``): rendering checks need no index.
+    Bakes skip the lock unless a test asks for it (``_lock_dependencies=True``): rendering checks need no index. A
+    service with a database gets one (support.database_environment).
     """
     cache: dict[tuple[tuple[str, str], ...], BakedService] = {}
 
@@ -60,7 +81,9 @@ def baked(cookies_session: Any) -> Baker:
         answers = {"_lock_dependencies": False, **answers}
         key = tuple(sorted((name, repr(value)) for name, value in answers.items()))
         if key not in cache:
-            cache[key] = bake_with_cookies(cookies_session, **answers)
+            service = bake_with_cookies(cookies_session, **answers)
+            service.environment = database_environment(service.answers, postgres, service.path / "var")
+            cache[key] = service
         return cache[key]
 
     return get
@@ -99,14 +122,14 @@ def private_index(tmp_path_factory: pytest.TempPathFactory, shared_package_dists
 
 
 @pytest.fixture(scope="session")
-def example_monorepo(tmp_path_factory: pytest.TempPathFactory) -> ExampleMonorepo:
+def example_monorepo(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresGetter) -> ExampleMonorepo:
     """``example_monorepo(manager)``: the example system for one dependency manager (support.build_example_monorepo),
     generated and locked once per session."""
     cache: dict[str, dict[str, BakedService]] = {}
 
     def get(manager: str) -> dict[str, BakedService]:
         if manager not in cache:
-            cache[manager] = build_example_monorepo(tmp_path_factory.mktemp(f"monorepo-{manager}"), manager)
+            cache[manager] = build_example_monorepo(tmp_path_factory.mktemp(f"monorepo-{manager}"), manager, postgres)
         return cache[manager]
 
     return get

@@ -324,6 +324,91 @@ def python_executable(version: str) -> str:
     return found
 
 
+# --- PostgreSQL ----------------------------------------------------------------------------------------------
+
+
+def postgresql_binaries() -> Path | None:
+    """The newest of Debian's PostgreSQL server installations (``/usr/lib/postgresql/<major>/bin``), or None."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: int(p.parent.parent.name))
+    return found[-1].parent if found else None
+
+
+class PostgresServer:
+    """A throwaway PostgreSQL server on 127.0.0.1, in a directory of its own, for the services' data and tests.
+
+    initdb and the server refuse to run as root, so as root they run as the ``postgres`` user, which owns the
+    directory. Connections from 127.0.0.1 are trusted: the server is the suite's alone, for as long as it runs.
+    """
+
+    USER = "postgres"
+
+    def __init__(self) -> None:
+        binaries = postgresql_binaries()
+        if binaries is None:
+            raise CommandFailed("PostgreSQL's server is not installed (Debian: apt-get install postgresql)")
+        self.binaries = binaries
+        # Directly under the temporary directory: the postgres user cannot enter pytest's (its owner's alone).
+        self.directory = Path(tempfile.mkdtemp(prefix="template-tests-postgres-"))
+        self.port = free_port()
+        self._names = itertools.count(1)
+
+    def _run(self, *command: str) -> None:
+        as_user = ["runuser", "-u", self.USER, "--"] if os.geteuid() == 0 else []
+        result = subprocess.run([*as_user, *command], capture_output=True, text=True, check=False, timeout=120)
+        if result.returncode != 0:
+            raise CommandFailed(f"`{' '.join(command)}` failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+
+    def start(self) -> None:
+        if os.geteuid() == 0:
+            shutil.chown(self.directory, self.USER, self.USER)
+        data = self.directory / "data"
+        self._run(str(self.binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", self.USER, "--no-sync")
+        self.restart()
+
+    def _pg_ctl(self, *arguments: str) -> None:
+        self._run(str(self.binaries / "pg_ctl"), "-D", str(self.directory / "data"), "-w", *arguments)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; ``fast`` ends every connection at once, as a restart or a failover does."""
+        self._pg_ctl("-m", mode, "stop")
+
+    def remove(self) -> None:
+        """Stop the server if it runs, and remove its directory."""
+        if (self.directory / "data" / "postmaster.pid").exists():
+            self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def restart(self) -> None:
+        """Start the server (again), on the same port and data."""
+        options = f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._pg_ctl("-o", f"{options} -c max_connections=300", "-l", str(self.directory / "log"), "start")
+
+    def create_database(self, prefix: str = "db") -> str:
+        """A new, empty database; its URL, as a managed database hands it out."""
+        name = f"{prefix}_{next(self._names)}"
+        self._run(str(self.binaries / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.USER, name)
+        return f"postgresql://{self.USER}@127.0.0.1:{self.port}/{name}"
+
+
+def database_environment(
+    answers: Mapping[str, Any], postgres: Callable[[], PostgresServer], data: Path
+) -> dict[str, str]:
+    """What a service with a database needs in its environment in the suite: the database it serves from and, for a
+    PostgreSQL one, the database its own tests use (``postgres`` gives the suite's server, started on first use)."""
+    prefix = str(answers["service_name"]).upper()
+    database = answers.get("database", "none")
+    if database == "postgresql":
+        server = postgres()
+        return {
+            f"{prefix}_DATABASE_URL": server.create_database("data"),
+            f"{prefix}_TEST_DATABASE_URL": server.create_database("tests"),
+        }
+    if database == "sqlite":
+        data.mkdir(parents=True, exist_ok=True)
+        return {f"{prefix}_DATABASE_URL": f"sqlite:///{data / 'data.sqlite3'}"}
+    return {}
+
+
 # --- Baked services ------------------------------------------------------------------------------------------
 
 
@@ -334,6 +419,8 @@ class BakedService:
     path: Path
     answers: dict[str, Any]
     installed: bool = field(default=False)
+    # Variables every command of the service gets: for a service with a database, where its data and its tests go.
+    environment: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -347,7 +434,7 @@ class BakedService:
         result = subprocess.run(
             command,
             cwd=self.path,
-            env=clean_environment(env),
+            env=clean_environment({**self.environment, **(env or {})}),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -376,6 +463,7 @@ class BakedService:
 # What the ``baked`` and ``example_monorepo`` fixtures (conftest.py) give a test.
 Baker = Callable[..., "BakedService"]
 ExampleMonorepo = Callable[[str], dict[str, "BakedService"]]
+PostgresGetter = Callable[[], "PostgresServer"]
 
 
 def explicit_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -418,15 +506,19 @@ def bake_with_cookies(cookies: Any, **answers: Any) -> BakedService:
 def serving(
     service: BakedService, command: list[str] | None = None, settings: Mapping[str, str] | None = None
 ) -> Iterator[str]:
-    """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port; yield the base URL; stop what was started.
+    """Run ``make serve`` (gunicorn) on a free 127.0.0.1 port, its database migrated first; yield the base URL; stop
+    what was started.
 
     ``settings``: more of the service's variables, without their prefix (``{"ACCESS_LOG": "true"}``).
     The server's output is in ``serve.log`` in the service's directory.
     """
     port = free_port()
     prefix = service.env_prefix
+    if service.answers.get("database", "none") != "none":
+        service.make("migrate")
     env = clean_environment(
         {
+            **service.environment,
             f"{prefix}_HOST": "127.0.0.1",
             f"{prefix}_PORT": str(port),
             f"{prefix}_WORKERS": "2",
@@ -607,8 +699,10 @@ MIRRORED_REQUIREMENTS = [
     *TEMPLATE_CONTEXT["__requirements"]["dev"],
     *TEMPLATE_CONTEXT["__requirements"]["pip_dev"],
     *TEMPLATE_CONTEXT["__requirements"]["build_backend"].values(),
-    # Needed on other platforms only (click and pytest use it on Windows), yet lockers resolve for every platform.
+    # Needed on other platforms only (click and pytest use colorama on Windows, gevent cffi), yet lockers resolve for
+    # every platform.
     "colorama",
+    "cffi",
 ]
 
 
@@ -619,15 +713,23 @@ def copy_shared_package(root: Path) -> Path:
     return target
 
 
-def build_example_monorepo(root: Path, manager: str, *, lock: bool = True) -> dict[str, BakedService]:
-    """The example system for one dependency manager, generated (and locked) in ``root``.
+def build_example_monorepo(
+    root: Path, manager: str, postgres: Callable[[], PostgresServer] | None = None, *, lock: bool = True
+) -> dict[str, BakedService]:
+    """The example system for one dependency manager, generated (and locked) in ``root``, each service storing its
+    records in PostgreSQL: a database of its own on ``postgres()`` (for its data and its tests) when given.
 
     ``root``/libs/discount_calculator (a copy of the shared package), ``root``/services/order_manager (with the
     package, by path) and ``root``/services/user_manager (without it). Returns {"order": ..., "user": ...}.
     """
     copy_shared_package(root)
-    common = {"dependency_manager": manager, "python_version": EXAMPLE_PYTHON, "_lock_dependencies": lock}
-    return {
+    common = {
+        "dependency_manager": manager,
+        "python_version": EXAMPLE_PYTHON,
+        "database": "postgresql",
+        "_lock_dependencies": lock,
+    }
+    services = {
         "order": bake(
             root / "services",
             service_name="order_manager",
@@ -637,6 +739,10 @@ def build_example_monorepo(root: Path, manager: str, *, lock: bool = True) -> di
         ),
         "user": bake(root / "services", service_name="user_manager", **common),
     }
+    if postgres is not None:
+        for service in services.values():
+            service.environment = database_environment(service.answers, postgres, service.path / "var")
+    return services
 
 
 def mirror_index_packages(packages: Path) -> None:

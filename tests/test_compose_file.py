@@ -19,12 +19,26 @@ def test_the_compose_file_matches_the_compose_spec_schema() -> None:
 def test_the_compose_file_builds_each_service_from_its_own_directory_read_only() -> None:
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 
-    assert sorted(services) == sorted(SERVICES)
-    for name, service in services.items():
-        prefix = name.upper()
+    assert sorted(services) == sorted(["postgres", *SERVICES, *(f"{name}_migrate" for name in SERVICES)])
+    for name in SERVICES:
+        service, prefix = services[name], name.upper()
         assert service["build"] == {"context": f"services/{name}", "network": "host"}
         assert service["image"] == f"{name.replace('_', '-')}:0.1.0"  # what the service's `make docker-build` tags
-        assert service["network_mode"] == "host"
-        assert service["read_only"] is True
-        assert {f"{prefix}_HOST", f"{prefix}_PORT"} <= set(service["environment"])
+        assert {f"{prefix}_HOST", f"{prefix}_PORT", f"{prefix}_DATABASE_URL"} <= set(service["environment"])
         assert all(name.startswith(prefix + "_") for name in service["environment"]), "another service's setting"
+    assert all(service["network_mode"] == "host" and service["read_only"] is True for service in services.values())
+
+
+def test_each_service_starts_once_its_migrations_ran_on_its_own_database() -> None:
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+
+    databases = set()
+    for name in SERVICES:
+        migrate, service, variable = services[f"{name}_migrate"], services[name], f"{name.upper()}_DATABASE_URL"
+        assert migrate["image"] == service["image"]
+        assert migrate["command"] == ["python", "-m", f"{name}.migrate"]
+        assert migrate["environment"][variable] == service["environment"][variable]
+        assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+        assert service["depends_on"] == {f"{name}_migrate": {"condition": "service_completed_successfully"}}
+        databases.add(service["environment"][variable].rsplit("/", 1)[1])
+    assert len(databases) == len(SERVICES)

@@ -35,12 +35,24 @@ DOCUMENT_CASES = {
     for source, answers in SHARED_PACKAGE_SOURCES.items()
 } | {
     "traces-on": {"use_opentelemetry": True, "include_ci_workflow": True},
-    "longest-names": {
-        "service_name": "inventory_" + "x" * 53,
-        "resource_name": "reservation_" + "y" * 51,
+    "database=postgresql": {
+        "database": "postgresql",
         **SHARED_PACKAGE_SOURCES["path"],
+        "use_opentelemetry": True,
         "include_kubernetes": True,
         "include_ci_workflow": True,
+    },
+    "database=sqlite": {"database": "sqlite", "dependency_manager": "pip", "include_kubernetes": True},
+    **{
+        f"longest-names,database={database}": {
+            "service_name": "inventory_" + "x" * 53,
+            "resource_name": "reservation_" + "y" * 51,
+            "database": database,
+            **SHARED_PACKAGE_SOURCES["path"],
+            "include_kubernetes": True,
+            "include_ci_workflow": True,
+        }
+        for database in ("none", "postgresql")
     },
 }
 # Text running into a heading marker, as a swallowed blank line leaves it: "...use.## Configuration".
@@ -57,7 +69,9 @@ def intended_headings(answers: dict[str, Any]) -> list[str]:
     """The level-2 headings of the service README, in order, for these answers."""
     shared = ["The shared discount-calculator package"] if answers["use_discount_calculator"] else []
     ci = ["CI and dependency updates"] if answers["include_ci_workflow"] else []
-    sections = ["Requirements", "Commands", "Adding a dependency", *shared, "Configuration", "Observability", "Layout"]
+    database = ["Database"] if answers.get("database", "none") != "none" else []
+    sections = ["Requirements", "Commands", "Adding a dependency", *shared, *database, "Configuration", "Observability"]
+    sections.append("Layout")
     return [*sections, *ci, "Container", "Keeping up with the template"]
 
 
@@ -101,8 +115,9 @@ def test_the_service_readme_has_the_intended_sections(service: BakedService) -> 
 def test_the_service_readme_names_the_resource_without_a_wrong_article(service: BakedService) -> None:
     readme = (service.path / "README.md").read_text()
     label = service.answers["resource_name"].replace("_", " ")
+    stored = service.answers.get("database", "none") != "none"
 
-    assert f"creates a new {label}." in readme
+    assert (f"stores a new {label} in" if stored else f"creates a new {label}.") in readme
     assert not re.search(r"\ba [aeiou]", readme), "an article that does not fit the word after it"
 
 

@@ -1,9 +1,10 @@
 """The example system, generated from the template and used for real.
 
 A monorepo holds the shared package (libs/discount_calculator) and two services generated into services/:
-order_manager depends on the package by path, user_manager does not. For each dependency manager, both are
-installed with `make install`, pass their own tests, and are served by gunicorn on 127.0.0.1. Then the same
-order_manager is generated against a private index (a real pypiserver) that serves the package as a release.
+order_manager depends on the package by path, user_manager does not; each stores its records in a PostgreSQL
+database of its own. For each dependency manager, both are installed with `make install`, pass their own tests,
+and are served by gunicorn on 127.0.0.1. Then order_manager is generated against a private index (a real
+pypiserver) that serves the package as a release.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ ORDER_MESSAGE = re.compile(r"Order created, discount is (\d+)\.")
 
 
 def place_order(base_url: str) -> int:
-    response = http("POST", base_url + "/api/order", b'{"item": "book"}', "application/json")
+    response = http("POST", base_url + "/api/order", b'{"name": "book"}', "application/json")
     assert response.status == 201
     body = response.json()
     match = ORDER_MESSAGE.fullmatch(body["message"])
@@ -120,19 +121,34 @@ def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, Bak
     assert user.run(".venv/bin/python", "-c", probe).strip() == "True"
 
 
-def test_orders_get_every_discount_from_0_to_20(order_url: str) -> None:
+def stored(base_url: str, resource: str) -> list[dict[str, object]]:
+    """Every record the service has stored, read back page by page."""
+    items: list[dict[str, object]] = []
+    page: str | None = f"/api/{resource}?limit=100"
+    while page is not None:
+        body = http("GET", base_url + page).json()
+        items += body["items"]
+        page = body["next"]
+    return items
+
+
+def test_orders_read_back_from_the_database_show_every_discount_from_0_to_20(order_url: str) -> None:
+    before = len(stored(order_url, "order"))
     discounts = [place_order(order_url) for _ in range(ORDERS)]
 
-    missing = sorted(set(range(21)) - set(discounts))
+    read_back = [item["discount"] for item in stored(order_url, "order")[before:]]
+    assert read_back == discounts
+    missing = sorted(set(range(21)) - set(read_back))
     assert not missing, f"discounts never given in {ORDERS} orders: {missing}"
-    assert set(discounts) == set(range(21)), f"discounts outside 0 to 20: {sorted(set(discounts) - set(range(21)))}"
+    assert set(read_back) == set(range(21)), f"discounts outside 0 to 20: {sorted(set(read_back) - set(range(21)))}"
 
 
 def test_user_manager_creates_users(user_url: str) -> None:
     response = http("POST", user_url + "/api/user", b'{"name": "Ada"}', "application/json")
 
     assert response.status == 201
-    assert response.json() == {"message": "User created"}
+    assert response.json()["message"] == "User created"
+    assert http("GET", user_url + response.headers["Location"]).json()["name"] == "Ada"
 
 
 @pytest.mark.parametrize("manager", MANAGERS, ids=lambda manager: f"dependency_manager={manager}")

@@ -35,6 +35,13 @@ FILES_ONLY_FOR_MANAGER = {
     "uv": set(),
 }
 FILES_ONLY_FOR_OPTION = {"include_kubernetes": "deploy/", "include_ci_workflow": ".github/"}
+# The Kubernetes files that depend on the database: a migration Job for PostgreSQL, a volume (and no autoscaler)
+# for SQLite.
+FILES_ONLY_FOR_DATABASE = {
+    "deploy/k8s/migrate-job.yaml": {"postgresql"},
+    "deploy/k8s/volume.yaml": {"sqlite"},
+    "deploy/k8s/hpa.yaml": {"none", "postgresql"},
+}
 UNRENDERED = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
 STRUCTURED = {".toml", ".yaml", ".yml", ".json"}
 
@@ -95,6 +102,8 @@ def structured_files_the_answers_keep(answers: dict[str, Any]) -> set[str]:
         ):
             continue
         if any(name.startswith(prefix) and not answers[option] for option, prefix in FILES_ONLY_FOR_OPTION.items()):
+            continue
+        if answers["database"] not in FILES_ONLY_FOR_DATABASE.get(name, {answers["database"]}):
             continue
         kept.add(name)
     return kept
@@ -173,3 +182,17 @@ def test_free_text_answers_arrive_intact(baked: Any, description: str, author_na
     assert project["description"] == description
     assert project["authors"][0]["name"] == author_name
     assert description in (service.path / "README.md").read_text()
+
+
+@pytest.mark.parametrize("database", ["none", "sqlite", "postgresql"])
+def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str) -> None:
+    service = baked(database=database)
+    package = service.path / "src" / service.name
+    layer = [package / name for name in ("db.py", "models.py", "schemas.py", "migrate.py", "migrations")]
+    layer += [package / "migrations" / "versions" / "0001_create_orders.py"]
+    layer += [service.path / "tests" / name for name in ("test_migrations.py", "test_database.py")]
+    dependencies = " ".join(tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["dependencies"])
+
+    assert all(path.exists() is (database != "none") for path in layer), [p.name for p in layer if p.exists()]
+    assert ("sqlalchemy" in dependencies) is (database != "none")
+    assert ("psycopg" in dependencies) is (database == "postgresql")

@@ -15,7 +15,7 @@ from gunicorn.workers.base import Worker
 from gunicorn.workers.ggevent import GeventWorker
 
 # Nothing imported here may import prometheus_client: it reads PROMETHEUS_MULTIPROC_DIR, set below, when imported.
-from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.config import ConfigError, Settings
 from {{ cookiecutter.service_name }}.logging_config import (
     ENVIRON_KEY,
     bind_request_fields,
@@ -23,7 +23,10 @@ from {{ cookiecutter.service_name }}.logging_config import (
     unbind_request_fields,
 )
 
-_settings = Settings.from_env()
+try:
+    _settings = Settings.from_env()
+except ConfigError as error:  # one line that names the variable, not a traceback
+    raise SystemExit(f"ERROR: {error}") from None
 
 
 class _Logger(Logger):
@@ -117,3 +120,6 @@ access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108 - memory, not a shared temp dir
 # Load the app once in the master so a broken app fails at start, not in every worker.
 preload_app = True
+# No control socket (gunicornc): by default every gunicorn of a user shares one path in the home directory, and a
+# container's is read-only.
+control_socket_disable = True

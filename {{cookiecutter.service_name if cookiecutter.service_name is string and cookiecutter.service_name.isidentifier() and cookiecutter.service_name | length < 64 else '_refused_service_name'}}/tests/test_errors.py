@@ -13,7 +13,7 @@ def test_an_unknown_route_is_a_json_404(client: FlaskClient) -> None:
 
 
 def test_a_wrong_method_is_a_json_405_that_names_the_allowed_ones(client: FlaskClient) -> None:
-    response = client.get("/api/{{ cookiecutter.resource_name }}")
+    response = client.delete("/api/{{ cookiecutter.resource_name }}")
 
     assert response.status_code == 405
     assert response.is_json

@@ -37,7 +37,7 @@ def test_error_responses_carry_the_request_id(app: Flask, client: FlaskClient) -
         raise RuntimeError("unexpected")
 
     app.add_url_rule("/explode", view_func=explode)
-    for method, path in [("GET", "/no/such/route"), ("GET", "/api/{{ cookiecutter.resource_name }}"), ("GET", "/explode")]:
+    for method, path in [("GET", "/no/such/route"), ("DELETE", "/api/{{ cookiecutter.resource_name }}"), ("GET", "/explode")]:
         response = client.open(path, method=method, headers={"X-Request-ID": "req-err"})
         assert response.status_code >= 400
         assert response.headers["X-Request-ID"] == "req-err"

@@ -51,3 +51,18 @@ def test_probes_and_scrapes_are_not_traced(app: Flask, spans: InMemorySpanExport
         client.get(path)
 
     assert spans.get_finished_spans() == ()
+{%- if cookiecutter.database != "none" %}
+
+
+def test_each_query_is_a_child_span_of_the_request(app: Flask, spans: InMemorySpanExporter) -> None:
+    app.test_client().post("/api/{{ cookiecutter.resource_name }}", json={"name": "traced"})
+    spans.clear()
+
+    app.test_client().get("/api/{{ cookiecutter.resource_name }}")
+
+    finished = spans.get_finished_spans()
+    [request] = [span for span in finished if span.parent is None]
+    queries = [span for span in finished if span.parent is not None]
+    assert queries, [span.name for span in finished]
+    assert all(span.parent is not None and span.parent.span_id == request.context.span_id for span in queries)
+{%- endif %}

@@ -6,6 +6,9 @@ from flask import Flask
 
 from {{ cookiecutter.service_name }}.api import api
 from {{ cookiecutter.service_name }}.config import Settings
+{%- if cookiecutter.database != "none" %}
+from {{ cookiecutter.service_name }}.db import register_database
+{%- endif %}
 from {{ cookiecutter.service_name }}.errors import register_error_handlers
 from {{ cookiecutter.service_name }}.health import health
 from {{ cookiecutter.service_name }}.metrics import register_metrics
@@ -36,4 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(openapi)
     register_error_handlers(app)
+{%- if cookiecutter.database != "none" %}
+    register_database(app)
+{%- endif %}
     return app

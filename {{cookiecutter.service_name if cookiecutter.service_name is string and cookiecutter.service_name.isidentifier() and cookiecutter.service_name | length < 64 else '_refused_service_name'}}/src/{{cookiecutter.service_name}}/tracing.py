@@ -15,6 +15,9 @@ from flask import Flask
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
+{%- if cookiecutter.database != "none" %}
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+{%- endif %}
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -37,6 +40,14 @@ def instrument(app: Flask) -> None:
     excluded = None if os.environ.get("OTEL_PYTHON_FLASK_EXCLUDED_URLS") else _EXCLUDED_URLS
     FlaskInstrumentor.instrument_app(app, excluded_urls=excluded)  # type: ignore[no-untyped-call]
     app.before_request(_log_trace_ids)  # after the instrumentation's own hook, which starts the span
+{%- if cookiecutter.database != "none" %}
+    # Every engine made from now on (db.py makes one per process) traces each query as a child of the request's span.
+    # Its package declares SQLAlchemy below 2.1 and would do nothing with a newer one, yet the engine events it uses
+    # are the same: tests/test_tracing.py holds it to tracing each query.
+    instrumentor = SQLAlchemyInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument(skip_dep_check=True)
+{%- endif %}
 
 
 def start_tracing() -> None:

@@ -3,10 +3,13 @@
 import logging
 
 from {{ cookiecutter.service_name }}.app import create_app
-from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.config import ConfigError, Settings
 from {{ cookiecutter.service_name }}.logging_config import configure_logging
 
-settings = Settings.from_env()
+try:
+    settings = Settings.from_env()
+except ConfigError as error:  # one line that names the variable, not a traceback
+    raise SystemExit(f"ERROR: {error}") from None
 if not logging.getLogger().handlers:  # gunicorn.conf.py has configured logging already; `flask run` has not
     configure_logging(settings.log_level)
 app = create_app(settings)

@@ -1,0 +1,242 @@
+"""Services that keep data, proven on real databases: every manager with each database installs and passes its own
+tests and lint; under gunicorn with three workers, PostgreSQL is stopped and started again and a worker killed while
+hundreds of records are created, and nothing acknowledged is lost; SQLite takes concurrent writes from every
+worker; a missing or malformed database URL stops the service in one line, without the password."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support import (
+    EXAMPLE_PYTHON,
+    MANAGERS,
+    BakedService,
+    Baker,
+    PostgresServer,
+    clean_environment,
+    free_port,
+    http,
+    serving,
+)
+
+pytestmark = [pytest.mark.install, pytest.mark.network]
+
+DATABASES = ("sqlite", "postgresql")
+RESOURCE = "shipment"
+CREATES = 300  # records SQLite takes from every worker at once
+CLIENTS = 12
+# Records created before the faults, and after PostgreSQL is back, by clients that go on creating throughout.
+WRITES_BEFORE = 100
+WRITES_AFTER = 100
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(m, d) for d in DATABASES for m in MANAGERS],
+    ids=[f"dependency_manager={m},database={d}" for d in DATABASES for m in MANAGERS],
+)
+def stored(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
+    manager, database = request.param
+    service: BakedService = baked(
+        dependency_manager=manager,
+        python_version=EXAMPLE_PYTHON,
+        database=database,
+        resource_name=RESOURCE,
+        use_opentelemetry=manager == "uv",
+        _lock_dependencies=True,
+    )
+    service.install()
+    return service
+
+
+def test_each_manager_with_each_database_passes_its_own_tests_and_lint(stored: BakedService) -> None:
+    assert " passed" in stored.make("test")
+    stored.make("lint")
+
+
+def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempotent(stored: BakedService) -> None:
+    stored.make("migrate")
+    current = stored.run(".venv/bin/python", "-m", f"{stored.name}.migrate", "current")
+    stored.make("migrate")
+
+    assert "0001 (head)" in current
+
+
+def all_records(base_url: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    page: str | None = f"/api/{RESOURCE}?limit=100"
+    while page is not None:
+        body = http("GET", base_url + page).json()
+        items += body["items"]
+        page = body["next"]
+    return items
+
+
+def status_of(method: str, url: str) -> int:
+    """The status of one request, 0 when the connection failed."""
+    try:
+        return http(method, url).status
+    except OSError:
+        return 0
+
+
+def create(base_url: str, name: str) -> tuple[int, dict[str, Any] | None]:
+    """One POST; its status (0 when the connection failed) and, for a 201, the stored representation."""
+    try:
+        response = http("POST", f"{base_url}/api/{RESOURCE}", f'{{"name": "{name}"}}'.encode(), "application/json")
+    except OSError:
+        return 0, None
+    return response.status, response.json() if response.status == 201 else None
+
+
+def gunicorn_workers(service: BakedService) -> list[int]:
+    """The gunicorn workers serving ``service``: of the processes in its directory that name gunicorn (the shell make
+    starts, the master, the workers), those with no child among them."""
+    running: dict[int, int] = {}  # gunicorn process id -> parent process id
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            command = (status.parent / "cmdline").read_bytes()
+            directory = (status.parent / "cwd").resolve()
+            parent = int(next(line.split()[1] for line in status.read_text().splitlines() if line.startswith("PPid:")))
+        except (OSError, StopIteration):
+            continue
+        if b"gunicorn" in command and directory == service.path.resolve():
+            running[int(status.parent.name)] = parent
+    workers = [pid for pid in running if pid not in running.values()]
+    assert workers, f"no gunicorn workers for {service.name}:\n{(service.path / 'serve.log').read_text()[-3000:]}"
+    return workers
+
+
+@pytest.fixture(scope="module")
+def faulty_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this module's own, which the fault test stops and starts."""
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.mark.example
+def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_killed(
+    baked: Baker, faulty_postgres: PostgresServer
+) -> None:
+    service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="postgresql",
+                    resource_name=RESOURCE, _lock_dependencies=True)  # fmt: skip
+    service.install()
+    prefix = service.env_prefix
+    faulty = {**service.environment, f"{prefix}_DATABASE_URL": faulty_postgres.create_database("faults")}
+    original, service.environment = service.environment, faulty
+    statuses: Counter[int] = Counter()
+    probes: dict[str, Counter[int]] = {"readyz": Counter(), "healthz": Counter()}
+    acknowledged: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    try:
+        with serving(service, settings={"WORKERS": "3", "DATABASE_CONNECT_TIMEOUT": "2"}) as url:
+            done = threading.Event()
+
+            def client(index: int) -> None:
+                for number in itertools.count():
+                    if done.is_set():
+                        return
+                    status, body = create(url, f"record {index}-{number}")
+                    with lock:
+                        statuses[status] += 1
+                        if body is not None:
+                            acknowledged.append(body)
+                    time.sleep(0.02)
+
+            def wait_for_writes(count: int) -> None:
+                deadline = time.monotonic() + 60
+                while statuses[201] < count and time.monotonic() < deadline:
+                    time.sleep(0.05)
+
+            with ThreadPoolExecutor(CLIENTS) as pool:
+                futures = [pool.submit(client, index) for index in range(CLIENTS)]
+                wait_for_writes(WRITES_BEFORE)
+                os.kill(gunicorn_workers(service)[0], signal.SIGKILL)
+                time.sleep(0.3)
+                faulty_postgres.stop("fast")
+                down_since = time.monotonic()
+                while time.monotonic() - down_since < 2:
+                    probes["readyz"][status_of("GET", url + "/readyz")] += 1
+                    probes["healthz"][status_of("GET", url + "/healthz")] += 1
+                    time.sleep(0.2)
+                written_before_restart = statuses[201]
+                faulty_postgres.restart()
+                wait_for_writes(written_before_restart + WRITES_AFTER)
+                done.set()
+                for future in futures:
+                    future.result()
+            resumed = [create(url, f"after the restart {index}")[0] for index in range(5)]
+            records = all_records(url)
+    finally:
+        service.environment = original
+
+    server_errors = {status: count for status, count in statuses.items() if status >= 500 and status != 503}
+    assert not server_errors, f"answers other than 503 among the 5xx: {statuses}"
+    assert statuses[201] >= WRITES_BEFORE + WRITES_AFTER, f"too few writes got through: {statuses}"
+    assert statuses[503] > 0, f"the database was never seen down: {statuses}"
+    assert resumed == [201] * 5, "writes did not resume after the restart"
+    # While the database was down: not ready, yet alive (a connection the killed worker took may be reset: 0).
+    assert probes["readyz"][503] > 0 and set(probes["readyz"]) <= {503, 0}, probes
+    assert probes["healthz"][200] > 0 and set(probes["healthz"]) <= {200, 0}, probes
+    by_id = {record["id"]: record for record in records}
+    assert len(by_id) == len(records), "a record was listed twice"
+    for body in acknowledged:  # every acknowledged write reads back intact
+        assert by_id.get(body["id"]) == {key: value for key, value in body.items() if key != "message"}
+    # Beyond those, and the five after the restart, only writes whose answer was lost (the killed worker's, or a
+    # commit the database made as it stopped) may be stored: never more than the requests left without a 201.
+    unanswered = statuses[0] + statuses[503]
+    assert len(records) - len(acknowledged) - len(resumed) <= unanswered, f"{len(records)} records, {statuses}"
+
+
+def test_three_workers_write_to_sqlite_at_once_without_a_lock_error(baked: Baker) -> None:
+    service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="sqlite",
+                    resource_name=RESOURCE, _lock_dependencies=True)  # fmt: skip
+    service.install()
+    with serving(service, settings={"WORKERS": "3"}) as url:
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            statuses = Counter(status for status, _ in pool.map(lambda n: create(url, f"sqlite {n}"), range(CREATES)))
+        records = all_records(url)
+
+    assert statuses == Counter({201: CREATES})
+    assert sorted(record["name"] for record in records) == sorted(f"sqlite {n}" for n in range(CREATES))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("", "_DATABASE_URL is not set; use postgresql://user:password@host:5432/database"),
+        ("mysql://app:s3cr3t-pw@db/orders", "_DATABASE_URL='mysql://app:***@db/orders' is not a PostgreSQL URL"),
+    ],
+    ids=["missing", "malformed"],
+)
+def test_a_missing_or_malformed_database_url_stops_gunicorn_in_one_line_without_the_password(
+    baked: Baker, url: str, expected: str
+) -> None:
+    service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="postgresql",
+                    resource_name=RESOURCE, _lock_dependencies=True)  # fmt: skip
+    service.install()
+    prefix = service.env_prefix
+    env = clean_environment({f"{prefix}_DATABASE_URL": url, f"{prefix}_PORT": str(free_port())})
+    result = subprocess.run(
+        [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.wsgi:app"],
+        cwd=service.path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"ERROR: {prefix}{expected}"), line
+    assert "s3cr3t-pw" not in result.stdout + result.stderr

@@ -1,0 +1,2 @@
+{#- The service without a database answers with a message; with one, it stores and lists what it is sent. -#}
+{%- include "service/api_" ~ ("message" if cookiecutter.database == "none" else "stored") ~ ".py.jinja" %}

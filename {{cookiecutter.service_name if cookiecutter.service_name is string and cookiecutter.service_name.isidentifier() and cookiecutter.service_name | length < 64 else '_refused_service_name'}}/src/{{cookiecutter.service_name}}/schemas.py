@@ -1,0 +1,72 @@
+{%- set cc = cookiecutter -%}
+{%- set model = cc.__model_name -%}
+"""What the API takes and gives, as pydantic models: the views validate and answer with them, and openapi.py builds
+the document's schemas from them, so the two cannot drift apart as fields are added."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from {{ cc.service_name }}.models import MAX_ID, NAME_LENGTH
+
+PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+class {{ model }}In(BaseModel):
+    """A new {{ cc.__resource_label }}, as a client sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Any text but the NUL character, which PostgreSQL cannot store.
+    name: str = Field(min_length=1, max_length=NAME_LENGTH, pattern="^[^\x00]*$")
+
+
+class {{ model }}Out(BaseModel):
+    """A stored {{ cc.__resource_label }}."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+{%- if cc.use_discount_calculator %}
+    discount: int = Field(ge=0, le=20)
+{%- endif %}
+    created_at: datetime
+
+
+class {{ model }}Created({{ model }}Out):
+    message: str
+
+
+class {{ model }}Page(BaseModel):
+    """One page of the list, oldest first; ``next`` is the path of the next page, null on the last one."""
+
+    items: list[{{ model }}Out]
+    next: str | None
+
+
+class PageQuery(BaseModel):
+    """The list's query string: at most ``limit`` items with an id greater than ``after``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
+    after: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class ErrorDetail(BaseModel):
+    code: int
+    name: str
+    message: str
+    fields: dict[str, str] | None = Field(default=None, description="What is wrong with each field (422 only)")
+
+
+class Error(BaseModel):
+    error: ErrorDetail
+
+
+class Status(BaseModel):
+    status: str

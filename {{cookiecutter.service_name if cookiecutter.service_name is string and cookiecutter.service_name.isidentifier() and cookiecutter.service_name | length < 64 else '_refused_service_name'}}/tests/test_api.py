@@ -1,0 +1,2 @@
+{#- Tests of the API as the service is generated: with a message, or stored in its database. -#}
+{%- include "service/test_api_" ~ ("message" if cookiecutter.database == "none" else "stored") ~ ".py.jinja" %}
