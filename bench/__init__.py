@@ -18,7 +18,8 @@ Modules
 Method
 ------
 For each manager, the example monorepo is generated in a temporary directory: ``libs/discount_calculator`` (a
-copy of the shared package) and ``services/order_manager`` generated with the package by path, for Python 3.12.
+copy of the shared package) and ``services/order_manager`` generated with the package by path and
+``database=postgresql``, for Python 3.12, on a throwaway PostgreSQL server of the benchmark's own.
 Every command is the service's own ``make`` verb, run with the environment a user has: no outer virtualenv, no
 pip configuration of this machine, the template's tools on PATH. Each run, managers take turns, so that drift in
 the machine or the network spreads over all three:

@@ -31,7 +31,7 @@ from bench.system import (
     python_executable,
     tool_versions,
 )
-from tests.support import MANAGERS
+from tests.support import MANAGERS, PostgresGetter, PostgresServer
 
 README = TEMPLATE_DIR / "README.md"
 
@@ -98,7 +98,9 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s"
 
 
-def benchmark(options: Options, workdir: Path, images: measure.Images | None) -> dict[str, Any]:
+def benchmark(
+    options: Options, workdir: Path, images: measure.Images | None, postgres: PostgresGetter
+) -> dict[str, Any]:
     """Every measurement of ``options``: the results as results.json holds them."""
     started = time.perf_counter()
     python = python_executable(measure.PYTHON_VERSION)
@@ -110,7 +112,7 @@ def benchmark(options: Options, workdir: Path, images: measure.Images | None) ->
         "python": measure.PYTHON_VERSION,
     }
     log(f"Generating the example monorepo for {', '.join(options.managers)} in {workdir}")
-    services = [measure.generate(manager, workdir / manager) for manager in options.managers]
+    services = [measure.generate(manager, workdir / manager, postgres) for manager in options.managers]
 
     timings: dict[str, dict[str, list[float]]] = {}
     notes: list[str] = []
@@ -125,7 +127,7 @@ def benchmark(options: Options, workdir: Path, images: measure.Images | None) ->
     last = services[-1].manager
     log(f"\nGenerating and installing the variants {', '.join(servers.VARIANTS)} ({last})")
     variants = {
-        name: measure.generate_variant(last, workdir / f"variant-{name}", python, answers)
+        name: measure.generate_variant(last, workdir / f"variant-{name}", python, answers, postgres)
         for name, answers in servers.VARIANTS.items()
     }
     if images is not None:
@@ -210,12 +212,15 @@ def measure_and_write(options: Options) -> int:
         options = replace(options, docker=False)
     workdir = Path(tempfile.mkdtemp(prefix="template-bench-"))
     images = measure.Images(tag=str(os.getpid())) if options.docker else None
+    server = PostgresServer()  # the example system's database, started for the benchmark, removed after it
     try:
-        results = benchmark(options, workdir, images)
+        server.start()
+        results = benchmark(options, workdir, images, lambda: server)
     except (BenchError, subprocess.SubprocessError) as error:
         log(f"\nbenchmark failed: {error}")
         return 1
     finally:
+        server.remove()
         if images is not None:
             images.remove_all()
         if options.keep:

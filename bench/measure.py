@@ -28,9 +28,11 @@ from tests.support import (
     EXAMPLE_PACKAGE_PATH,
     EXAMPLE_PYTHON,
     LOCK_FILES,
+    PostgresGetter,
     bake,
     build_example_monorepo,
     copy_shared_package,
+    database_environment,
 )
 from tests.support import TEMPLATE_DIR as EXPORTED_TEMPLATE  # the checkout's files without its .venv
 
@@ -77,10 +79,11 @@ LABELS = {m.key: m.label for m in MEASUREMENTS}
 
 @dataclass
 class Service:
-    """A generated order_manager in its own monorepo."""
+    """A generated order_manager in its own monorepo, with the database it stores its orders in."""
 
     manager: str
     root: Path
+    environment: dict[str, str] = field(default_factory=dict)  # its database URLs
 
     @property
     def path(self) -> Path:
@@ -94,17 +97,20 @@ class Service:
         return f"bench-{SERVICE.replace('_', '-')}-{self.manager}:{tag}"
 
 
-def generate(manager: str, root: Path) -> Service:
+def generate(manager: str, root: Path, postgres: PostgresGetter) -> Service:
     """The example monorepo for ``manager``, built as the suite builds it, not locked: `make lock` is measured."""
-    build_example_monorepo(root, manager, lock=False)
-    return Service(manager=manager, root=root)
+    order = build_example_monorepo(root, manager, postgres, lock=False)["order"]
+    return Service(manager=manager, root=root, environment=order.environment)
 
 
-def generate_variant(manager: str, root: Path, python: str, answers: Mapping[str, Any]) -> Service:
-    """order_manager of the example with more ``answers`` (traces on, say), locked and installed: it is served,
-    not measured."""
+def generate_variant(
+    manager: str, root: Path, python: str, answers: Mapping[str, Any], postgres: PostgresGetter
+) -> Service:
+    """order_manager of the example with other ``answers`` (traces on, say), locked and installed: it is served or
+    its image measured, not timed."""
     copy_shared_package(root)
-    bake(
+    answers = {"database": "postgresql", **answers}
+    baked = bake(
         root / "services",
         service_name=SERVICE,
         use_discount_calculator=True,
@@ -114,7 +120,7 @@ def generate_variant(manager: str, root: Path, python: str, answers: Mapping[str
         _lock_dependencies=False,
         **answers,
     )
-    service = Service(manager=manager, root=root)
+    service = Service(manager=manager, root=root, environment=database_environment(baked.answers, postgres, root))
     make(service, "lock", PYTHON=python)
     make(service, "install", PYTHON=python)
     return service
@@ -122,7 +128,7 @@ def generate_variant(manager: str, root: Path, python: str, answers: Mapping[str
 
 def make(service: Service, *targets: str, env: Mapping[str, str] | None = None, **variables: str) -> tuple[float, str]:
     command = ["make", *targets, *(f"{key}={value}" for key, value in variables.items())]
-    return timed(command, service.path, env)
+    return timed(command, service.path, {**service.environment, **(env or {})})
 
 
 # ---------------------------------------------------------------------------------------------- images

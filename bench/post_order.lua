@@ -1,7 +1,7 @@
 -- wrk script for the benchmark: POST /api/order with a JSON body, then one JSON line of results on stdout.
 -- errors.status counts answers of 400 and over (wrk's "Non-2xx or 3xx responses"); the others are socket errors.
 wrk.method = "POST"
-wrk.body = '{"item": "book", "quantity": 1}'
+wrk.body = '{"name": "book"}'
 wrk.headers["Content-Type"] = "application/json"
 
 function done(summary, latency, requests)
