@@ -49,8 +49,8 @@ class _Logger(Logger):
 
 class _TakingTurnsWorker(GeventWorker):
     """gevent's worker: each connection is a greenlet, so a client that sends its request slowly holds a greenlet,
-    not the worker. After each request the connection yields to the others: gevent does not switch while a socket
-    has data ready, and under load a few busy connections kept the rest waiting for hundreds of milliseconds."""
+    not the worker. After each request the connection yields to the others, so that a few busy connections cannot
+    keep the rest waiting (gevent does not switch while a socket has data ready)."""
 
     def handle_request(self, listener_name: object, req: object, sock: object, addr: object) -> None:
         try:

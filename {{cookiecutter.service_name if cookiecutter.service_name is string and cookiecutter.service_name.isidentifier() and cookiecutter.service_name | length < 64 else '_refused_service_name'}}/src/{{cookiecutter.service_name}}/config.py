@@ -158,8 +158,7 @@ class Settings:
     body_timeout: int = 30
     max_content_length: int = 1024 * 1024
     log_level: str = "INFO"
-    # One JSON line per request costs about a fifth of the throughput of a trivial endpoint; proxies and load
-    # balancers usually log requests already.
+    # Off by default: proxies and load balancers usually log requests already, and a line per request is not free.
     access_log: bool = False
     # Request metrics at GET /metrics. Under gunicorn they are kept in files in metrics_dir (default: a new private
     # directory in /dev/shm, removed at exit), which gunicorn.conf.py empties at start.

@@ -55,8 +55,7 @@ def register_metrics(app: Flask) -> Observer:
     )
     app.register_blueprint(metrics)
 
-    # The labelled children, kept here: prometheus_client's labels() costs as much as the observation itself. There
-    # are as many as there are series, which the labels bound.
+    # The labelled children, kept rather than looked up again with labels() on every request; one per series.
     children: dict[tuple[str, str, str], Histogram] = {}
 
     def observe(environ: WSGIEnvironment, status: str, seconds: float) -> None:

@@ -1,9 +1,8 @@
 """``X-Request-ID``: taken from the request when it is sane, created when absent or not, returned on every response
 (errors included), and logged as ``request_id`` on every line written while the request is served.
 
-``RequestIds`` is a WSGI middleware around the Flask app, not a set of Flask request hooks: one call per request,
-where before/after/teardown hooks cost three, each through Flask's per-hook checks and its ``g`` and ``request``
-proxies. The request metrics ride on the same call (``observe``, from metrics.py).
+``RequestIds`` wraps the Flask app as WSGI middleware, one call per request, and times the request for the
+metrics (``observe``, from metrics.py) on the same call.
 """
 
 from __future__ import annotations
@@ -39,9 +38,8 @@ class Observer(Protocol):
 def take_or_create(environ: WSGIEnvironment) -> str:
     """The request's sane ``X-Request-ID``, or a new one: 32 random hex digits.
 
-    New ids come from ``random``, as OpenTelemetry's trace ids do: an id must be unique, not secret, and this costs
-    a tenth of ``uuid4`` and a third of ``secrets`` (both make a system call). Python reseeds ``random`` in each
-    forked gunicorn worker, so workers do not repeat each other's ids.
+    New ids come from ``random``, as OpenTelemetry's trace ids do: an id must be unique, not secret, and needs no
+    system call. Python reseeds ``random`` in each forked gunicorn worker, so workers do not repeat each other's ids.
     """
     incoming: str = environ.get(_ENVIRON_KEY_OF_HEADER, "")
     return incoming if _SANE_ID.fullmatch(incoming) else f"{random.getrandbits(128):032x}"
