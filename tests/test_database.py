@@ -240,3 +240,20 @@ def test_a_missing_or_malformed_database_url_stops_gunicorn_in_one_line_without_
     [line] = result.stderr.strip().splitlines()
     assert line.startswith(f"ERROR: {prefix}{expected}"), line
     assert "s3cr3t-pw" not in result.stdout + result.stderr
+
+
+def test_without_a_test_database_the_services_tests_stop_in_one_line_saying_what_to_set(baked: Baker) -> None:
+    service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="postgresql",
+                    resource_name=RESOURCE, _lock_dependencies=True)  # fmt: skip
+    service.install()
+    variable = f"{service.env_prefix}_TEST_DATABASE_URL"
+    environment = {name: value for name, value in service.environment.items() if name != variable}
+    result = subprocess.run(
+        ["make", "test"], cwd=service.path, env=clean_environment(environment), capture_output=True, text=True,
+        timeout=300, check=False,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    # As root here, PostgreSQL's server cannot be started for the tests: the one line says what to set instead.
+    stop = [line for line in (result.stdout + result.stderr).splitlines() if variable in line]
+    assert len(stop) == 1 and "set" in stop[0], result.stdout[-2000:]
