@@ -251,9 +251,8 @@ def generate(template: Path, root: Path, manager: str, shared: bool, creator: st
     return TeamService(path=service, repo=repo, manager=manager, shared=shared)
 
 
-@pytest.fixture(scope="session")
-def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
-    root = tmp_path_factory.mktemp("template")
+def template_repository(root: Path) -> str:
+    """A git repository at ``root`` holding this template's working tree as it is, in one commit; returns it."""
     listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=TEMPLATE_DIR)
     for name in filter(None, listed.split("\0")):
         source = TEMPLATE_DIR / name
@@ -262,7 +261,13 @@ def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
             shutil.copy2(source, root / name)
     run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(root, "Before")
-    return MovingTemplate(path=root, before=git("rev-parse", "HEAD", cwd=root))
+    return git("rev-parse", "HEAD", cwd=root)
+
+
+@pytest.fixture(scope="session")
+def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
+    root = tmp_path_factory.mktemp("template")
+    return MovingTemplate(path=root, before=template_repository(root))
 
 
 @pytest.fixture(scope="session")
@@ -578,3 +583,112 @@ def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path:
             assert not CONFLICT_MARKER.search(path.read_text(errors="replace")), f"conflict markers in {path}"
     service.install()
     service.make("test")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Releases: a template clone with tags v1.0.0 and v1.1.0, and a commit on main past the newest release.
+
+
+@dataclass
+class ReleasedTemplate:
+    path: Path
+    commits: dict[str, str]  # "v1.0.0", "v1.1.0", "main" -> commit
+
+
+def release(template: Path, tag: str, entry: str) -> str:
+    """Commit ``entry`` to CHANGELOG.md under the heading of release ``tag`` and tag that commit."""
+    heading = f"## {tag} (2026-12-01)\n\n" + (f"{entry}\n\n" if entry else "")
+    replace_once(template / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{heading}")
+    commit_all(template, f"Release {tag}")
+    run_in(template, "git", "tag", "--annotate", tag, "--message", tag)
+    return git("rev-parse", "HEAD", cwd=template)
+
+
+@pytest.fixture(scope="module")
+def released_template(tmp_path_factory: pytest.TempPathFactory) -> ReleasedTemplate:
+    path = tmp_path_factory.mktemp("released-template")
+    template_repository(path)
+    service = path / SERVICE_TEMPLATE
+    commits = {"v1.0.0": release(path, "v1.0.0", "")}
+    (service / "SECURITY.md").write_text("# Security\n\nReport a vulnerability to the owning team.\n")
+    commits["v1.1.0"] = release(path, "v1.1.0", "- SECURITY.md says where to report. **After updating:** nothing.")
+    (service / "CODEOWNERS").write_text("* @owning-team\n")
+    entry = "- CODEOWNERS names the owning team. **After updating:** nothing."
+    replace_once(path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{entry}\n\n")
+    commit_all(path, "Past the newest release")
+    commits["main"] = git("rev-parse", "HEAD", cwd=path)
+    return ReleasedTemplate(path=path, commits=commits)
+
+
+@dataclass
+class ReleaseSteps:
+    """A service generated at v1.0.0, and what each step of its life with releases printed."""
+
+    service: TeamService
+    records: dict[str, str]
+    steps: dict[str, subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def release_steps(tmp_path_factory: pytest.TempPathFactory, released_template: ReleasedTemplate) -> ReleaseSteps:
+    root = tmp_path_factory.mktemp("released")
+    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12"})
+    run_in(root, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", "v1.0.0",
+           "--extra-context", answers, str(released_template.path))  # fmt: skip
+    service = TeamService(path=root / "order_manager", repo=root / "order_manager", manager="uv", shared=False)
+    run_in(service.repo, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(service.repo, "Generated from the template")
+    python = f"PYTHON={python_executable('3.12')}"
+    steps, records = {}, {"generated": cruft_record(service.path)["commit"]}
+    steps["check behind"] = service.make("template-check", python, check=False)
+    steps["update"] = service.make("update", python)
+    records["update"] = cruft_record(service.path)["commit"]
+    commit_all(service.repo, "Update to the newest release")
+    steps["check at release"] = service.make("template-check", python, check=False)
+    steps["update to main"] = service.make("update", python, "REF=main")
+    records["update to main"] = cruft_record(service.path)["commit"]
+    commit_all(service.repo, "Update to the template's main")
+    steps["update past release"] = service.make("update", python, check=False)
+    records["update past release"] = cruft_record(service.path)["commit"]
+    steps["check past release"] = service.make("template-check", python, check=False)
+    return ReleaseSteps(service=service, records=records, steps=steps)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_template_check_names_the_releases_a_service_is_behind(
+    release_steps: ReleaseSteps, released_template: ReleasedTemplate
+) -> None:
+    result = release_steps.steps["check behind"]
+
+    assert release_steps.records["generated"] == released_template.commits["v1.0.0"]
+    assert result.returncode != 0
+    assert "release v1.1.0" in result.stderr and released_template.commits["v1.1.0"][:12] in result.stderr
+    assert "  v1.1.0 (2026-12-01)" in result.stderr.splitlines()
+    assert "v1.0.0" not in result.stderr
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_takes_the_newest_release_not_the_default_branch(
+    release_steps: ReleaseSteps, released_template: ReleasedTemplate
+) -> None:
+    assert release_steps.records["update"] == released_template.commits["v1.1.0"]
+    assert "release v1.1.0" in release_steps.steps["update"].stdout
+    assert "SECURITY.md says where to report" in release_steps.steps["update"].stdout
+    assert "CODEOWNERS" not in release_steps.steps["update"].stdout
+    check = release_steps.steps["check at release"]
+    assert check.returncode == 0 and "Up to date with the template's release v1.1.0" in check.stdout
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_a_service_past_the_newest_release_stays_where_it_is(
+    release_steps: ReleaseSteps, released_template: ReleasedTemplate
+) -> None:
+    assert release_steps.records["update to main"] == released_template.commits["main"]
+    assert (release_steps.service.path / "CODEOWNERS").is_file()
+    past = release_steps.steps["update past release"]
+    assert past.returncode == 0 and "nothing to do" in past.stdout and "is past it" in past.stdout
+    assert release_steps.records["update past release"] == released_template.commits["main"]
+    assert release_steps.steps["check past release"].returncode == 0

@@ -1,13 +1,17 @@
 """Keep this service on its template: `make update`, `make template-check`, and the merge driver for dependencies.
 
     update [--ref REF]    take the template's changes since the commit in .cruft.json (cruft update), re-lock
-    check [--ref REF]     exit 1, naming both commits, when the template has changes this service has not taken
+    check [--ref REF]     exit 1, naming both commits and the releases in between, when the template has changes
+                          this service has not taken
     merge-dependencies BASE OURS THEIRS PATH
                           the git merge driver `update` gives cruft's `git apply -3`: dependency lists merged as
                           sets (tomlkit keeps pyproject.toml's formatting), every other line as text
 
 Runs in the environment `make update` makes for it (.venv/tools/update: cruft, cookiecutter, tomlkit and packaging at
 the versions the template pins); cruft and the merge driver run from that environment too.
+
+Without REF both go to the template's newest release: its highest tag vMAJOR.MINOR.PATCH (the template's default
+branch while it has none). A service already past that release (generated from the default branch) is up to date.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ DRIVER = "template-dependencies"
 REPORT_VARIABLE = "TEMPLATE_UPDATE_REPORT"
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 LABELS = ("this service", "template before", "template now")
+RELEASE_TAG = re.compile(r"^v(\d+)\.(\d+)\.(\d+)$")
 
 
 class UpdateError(Exception):
@@ -99,6 +104,38 @@ def resolve(clone: Path, ref: str | None, template: str) -> str:
     if result.returncode != 0:
         raise UpdateError(f"REF={ref} is not a branch, tag or commit of the template {template}; use one that is")
     return result.stdout.strip()
+
+
+def releases(clone: Path) -> list[str]:
+    """The template's release tags, oldest first."""
+    tags = [tag for tag in git("tag", "--list", "v*", cwd=clone).split() if RELEASE_TAG.match(tag)]
+    return sorted(tags, key=lambda tag: tuple(int(part) for part in RELEASE_TAG.match(tag).groups()))  # type: ignore[union-attr]
+
+
+def target(clone: Path, ref: str | None, template: str) -> tuple[str, str]:
+    """The commit to update to, and how to name it: REF, else the newest release, else the default branch."""
+    if ref:
+        return resolve(clone, ref, template), f"REF={ref}"
+    tags = releases(clone)
+    if not tags:
+        return resolve(clone, None, template), "its default branch (the template has no release yet)"
+    return resolve(clone, tags[-1], template), f"release {tags[-1]}"
+
+
+def contains(clone: Path, commit: str, ancestor: str) -> bool:
+    """Whether ``commit`` has ``ancestor`` in its history (False when either is unknown to the clone)."""
+    return run(["git", "merge-base", "--is-ancestor", ancestor, commit], cwd=clone).returncode == 0
+
+
+def releases_between(clone: Path, old: str, new: str) -> list[str]:
+    """The releases ``new`` has and ``old`` has not, oldest first, each with its CHANGELOG heading at ``new``."""
+    changelog = run(["git", "show", f"{new}:{CHANGELOG}"], cwd=clone).stdout.splitlines()
+    found = []
+    for tag in releases(clone):
+        if contains(clone, new, tag) and not contains(clone, old, tag):
+            heading = next((line for line in changelog if re.match(rf"## \[?{re.escape(tag)}\b", line)), "")
+            found.append(heading.removeprefix("## ") or tag)
+    return found
 
 
 def refuse_uncommitted_changes() -> None:
@@ -179,12 +216,15 @@ def update(ref: str | None) -> int:
     record = read_record()
     template, old = str(record["template"]), str(record["commit"])
     with template_clone(template) as clone:
-        new = resolve(clone, ref, template)
-        if new == old:
-            print(f"Already up to date with the template at {short(old)} ({template}); nothing to do.")
+        new, name = target(clone, ref, template)
+        if new == old or (ref is None and contains(clone, old, new)):
+            past = "" if new == old else f"; this service, at {short(old)}, is past it (REF=<branch> goes further)"
+            print(f"Already up to date with the template's {name} ({short(new)}, {template}){past}; nothing to do.")
             return 0
         refuse_uncommitted_changes()
-        print(f"Updating from template commit {short(old)} to {short(new)} ({template}) ...")
+        print(f"Updating from template commit {short(old)} to {short(new)}, {name} ({template}) ...")
+        for release in releases_between(clone, old, new):
+            print(f"  {release}")
         with tempfile.TemporaryDirectory(prefix="template-update-") as tmp:
             attributes, report = Path(tmp) / "attributes", Path(tmp) / "report"
             attributes.write_text(
@@ -220,17 +260,19 @@ def update(ref: str | None) -> int:
 def check(ref: str | None) -> int:
     record = read_record()
     template, old = str(record["template"]), str(record["commit"])
-    command = [str(BIN / "cruft"), "check", *(["--checkout", ref] if ref else [])]
-    if run(command).returncode == 0:
-        print(f"Up to date with the template {template} (commit {short(old)}).")
-        return 0
     with template_clone(template) as clone:
-        new = resolve(clone, ref, template)
+        new, name = target(clone, ref, template)
+        if new == old or contains(clone, old, new):
+            print(f"Up to date with the template's {name} ({short(new)}, {template}); this service is at {short(old)}.")
+            return 0
+        behind = releases_between(clone, old, new)
     print(
-        f"ERROR: behind the template {template}: this service is at {short(old)}, the template at {short(new)}; "
-        "run `make update`",
+        f"ERROR: behind the template {template}: this service is at {short(old)}, its {name} at {short(new)}; "
+        f"run `make update{f' REF={ref}' if ref else ''}`",
         file=sys.stderr,
     )
+    for release in behind:
+        print(f"  {release}", file=sys.stderr)
     return 1
 
 
