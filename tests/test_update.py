@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +114,7 @@ TEAM_DEPENDENCY = "six"  # what each team adds with its own tool
 TEMPLATE_DEPENDENCY = "cachetools"  # what the template adds, as a runtime dependency
 SERVICE_TEMPLATE = PROJECT_TEMPLATE.name
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+UPDATER_FIX = "(the updater of the new template version) "
 CHANGELOG_ENTRY = "- Services depend on cachetools. **After updating:** `make install`."
 PARALLEL = 3  # services generated or updated at a time
 IDENTITY = {
@@ -171,6 +171,8 @@ class MovingTemplate:
             )
             replace_once(service / "Dockerfile", "WORKDIR /build\n", "WORKDIR /opt/build\n")
             replace_once(self.path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CHANGELOG_ENTRY}\n")
+            # A change to the updater made only in the new version: the update must run this one.
+            replace_once(self.path / "template_updater" / "update.py", '"\\nNext: ', f'"\\n{UPDATER_FIX}Next: ')
             commit_all(self.path, "Move on")
             self.after = git("rev-parse", "HEAD", cwd=self.path)
         return self.after
@@ -387,6 +389,13 @@ def test_update_prints_the_files_it_changed_and_the_changelog_entries(updated: U
 
 @pytest.mark.install
 @pytest.mark.network
+def test_the_updater_that_runs_is_the_one_of_the_version_updated_to(updated: Updated) -> None:
+    assert UPDATER_FIX in updated.output
+    assert not (updated.service.path / "scripts").exists(), "services keep no copy of the updater"
+
+
+@pytest.mark.install
+@pytest.mark.network
 def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_installs(updated: Updated) -> None:
     service = updated.service
     locks = "".join((service.path / name).read_text() for name in LOCK_FILES[service.manager])
@@ -394,6 +403,11 @@ def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_install
         assert f'name = "{name}"' in locks or f"\n{name}==" in locks, f"{name} is not in the lock"
     service.install()
     service.make("test")
+    # The copy of the updater that service had ran once; from now on its Makefile fetches the template's.
+    commit_all(service.repo, "Update from the template")
+    again = service.make("update")
+    assert "Already up to date" in again.stdout and "template_updater" in again.stdout
+    assert not (service.path / "scripts" / "template_update.py").exists()
     probe = f"import {TEAM_DEPENDENCY}, {TEMPLATE_DEPENDENCY}"
     run_in(service.path, ".venv/bin/python", "-c", probe)
 
@@ -482,77 +496,6 @@ def test_the_image_still_builds_after_an_update(updates: dict[str, Any]) -> None
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The merge driver `make update` gives git: dependency lists as sets (offline, on the script a service carries).
-
-PYPROJECT = """[project]
-name = "svc"
-version = "0.1.0"
-dependencies = [
-    "flask>=3.1,<4",
-    "gunicorn>=23,<24",
-]
-
-[dependency-groups]
-dev = ["pytest>=8.3"]
-"""
-
-
-def merge(baked: Any, name: str, base: str, ours: str, theirs: str, tmp_path: Path) -> tuple[int, str, str]:
-    script = baked(dependency_manager="uv").path / "scripts" / "template_update.py"
-    paths = []
-    for side, text in (("base", base), ("ours", ours), ("theirs", theirs)):
-        (tmp_path / side).write_text(text)
-        paths.append(str(tmp_path / side))
-    result = subprocess.run(
-        [str(TOOLS_BIN / "python"), str(script), "merge-dependencies", *paths, name],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return result.returncode, (tmp_path / "ours").read_text(), result.stderr
-
-
-def test_the_driver_merges_two_additions_after_the_same_line_and_the_templates_bounds(
-    baked: Any, tmp_path: Path
-) -> None:
-    ours = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",  # our server\n    "six>=1.17",\n')
-    ours = ours.replace('version = "0.1.0"', 'version = "0.2.0"')
-    theirs = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",\n    "cachetools>=5",\n')
-    theirs = theirs.replace("flask>=3.1,<4", "flask>=3.2,<4").replace('["pytest>=8.3"]', '["pytest>=9"]')
-
-    status, merged, _ = merge(baked, "pyproject.toml", PYPROJECT, ours, theirs, tmp_path)
-
-    assert status == 0
-    project = tomllib.loads(merged)["project"]
-    assert project["dependencies"] == ["flask>=3.2,<4", "gunicorn>=23,<24", "cachetools>=5", "six>=1.17"]
-    assert project["version"] == "0.2.0"
-    assert "# our server" in merged
-    assert tomllib.loads(merged)["dependency-groups"]["dev"] == ["pytest>=9"]
-
-
-def test_the_driver_applies_the_templates_removal_and_keeps_the_teams_entries(baked: Any, tmp_path: Path) -> None:
-    base = "flask>=3.1,<4\ngunicorn>=23,<24\nitsdangerous>=2\n"
-    ours = base + "six>=1.16\n"
-    theirs = "flask>=3.1,<4\ngunicorn>=23,<24\ncachetools>=5\n"
-
-    status, merged, _ = merge(baked, "requirements.in", base, ours, theirs, tmp_path)
-
-    assert status == 0
-    assert merged.splitlines() == ["flask>=3.1,<4", "gunicorn>=23,<24", "six>=1.16", "cachetools>=5"]
-
-
-@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.in"])
-def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(baked: Any, tmp_path: Path, name: str) -> None:
-    base = PYPROJECT if name == "pyproject.toml" else "flask>=3.1,<4\ngunicorn>=23,<24\n"
-    ours = base.replace("gunicorn>=23,<24", "gunicorn>=22,<24")
-    theirs = base.replace("gunicorn>=23,<24", "gunicorn>=23,<25")
-
-    status, merged, errors = merge(baked, name, base, ours, theirs, tmp_path)
-
-    assert status != 0
-    assert "gunicorn>=22,<24" in merged and "gunicorn>=23,<25" in merged
-    assert "gunicorn" in errors
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # The long-range regression test: a service generated at the commit where `make update` landed updates to HEAD.
 
 UPDATE_LANDED = "727ce686b10c882fd97e11a21c4bbb530076bae0"
@@ -635,9 +578,12 @@ def release_steps(tmp_path_factory: pytest.TempPathFactory, released_template: R
     answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12"})
     run_in(root, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", "v1.0.0",
            "--extra-context", answers, str(released_template.path))  # fmt: skip
-    service = TeamService(path=root / "order_manager", repo=root / "order_manager", manager="uv", shared=False)
-    run_in(service.repo, "git", "init", "--quiet", "--initial-branch", "main")
-    commit_all(service.repo, "Generated from the template")
+    generated = root / "order_manager"
+    run_in(generated, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(generated, "Generated from the template")
+    # The steps run in a fresh clone of the service, before any `make install`.
+    run_in(root, "git", "clone", "--quiet", str(generated), "clone")
+    service = TeamService(path=root / "clone", repo=root / "clone", manager="uv", shared=False)
     python = f"PYTHON={python_executable('3.12')}"
     steps, records = {}, {"generated": cruft_record(service.path)["commit"]}
     steps["check behind"] = service.make("template-check", python, check=False)
