@@ -403,11 +403,6 @@ def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_install
         assert f'name = "{name}"' in locks or f"\n{name}==" in locks, f"{name} is not in the lock"
     service.install()
     service.make("test")
-    # The copy of the updater that service had ran once; from now on its Makefile fetches the template's.
-    commit_all(service.repo, "Update from the template")
-    again = service.make("update")
-    assert "Already up to date" in again.stdout and "template_updater" in again.stdout
-    assert not (service.path / "scripts" / "template_update.py").exists()
     probe = f"import {TEAM_DEPENDENCY}, {TEMPLATE_DEPENDENCY}"
     run_in(service.path, ".venv/bin/python", "-c", probe)
 
@@ -526,6 +521,11 @@ def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path:
             assert not CONFLICT_MARKER.search(path.read_text(errors="replace")), f"conflict markers in {path}"
     service.install()
     service.make("test")
+    # The copy of the updater that service had ran once; from now on its Makefile fetches the template's.
+    commit_all(service.repo, "Update from the template")
+    again = service.make("update")
+    assert "Already up to date" in again.stdout and "template_updater" in again.stdout
+    assert not (service.path / "scripts" / "template_update.py").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------
