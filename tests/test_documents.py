@@ -100,9 +100,41 @@ def test_the_service_readme_passes_the_markdown_linter(service: BakedService) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_template_readme_passes_the_markdown_linter() -> None:
-    result = markdown_lint(TEMPLATE_DIR / "README.md")
+# The template repository's own documents: its README, its maintainers' guide and every page of the site.
+DOCS_DIR = TEMPLATE_DIR / "docs"
+REPOSITORY_DOCUMENTS = [
+    "README.md",
+    *(str(p.relative_to(TEMPLATE_DIR)) for p in sorted(DOCS_DIR.rglob("*.md"))),
+]
+
+
+@pytest.mark.parametrize("document", REPOSITORY_DOCUMENTS)
+def test_the_template_documents_pass_the_markdown_linter(document: str) -> None:
+    result = markdown_lint(TEMPLATE_DIR / document)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_documentation_site_builds_without_a_warning(tmp_path: Path) -> None:
+    """`make docs` as the offline layer runs it: strict, so every broken link, anchor or page left out of the
+    navigation fails the build; no plugin, so nothing is fetched."""
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [str(TOOLS_BIN / "mkdocs"), "build", "--strict", "--site-dir", str(site)],
+        cwd=TEMPLATE_DIR,
+        # Material's banner about MkDocs 2 goes to stderr on every build; it is news, not a problem of the site.
+        env=clean_environment({"NO_MKDOCS_2_WARNING": "1"}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNING" not in output, output
+    for page in DOCS_DIR.rglob("*.md"):
+        built = site / page.relative_to(DOCS_DIR).with_suffix("")
+        assert (site / "index.html" if page == DOCS_DIR / "index.md" else built / "index.html").is_file(), page
 
 
 def test_the_service_readme_has_the_intended_sections(service: BakedService) -> None:
