@@ -104,6 +104,7 @@ def test_the_service_readme_passes_the_markdown_linter(service: BakedService) ->
 DOCS_DIR = TEMPLATE_DIR / "docs"
 REPOSITORY_DOCUMENTS = [
     "README.md",
+    "CONTRIBUTING.md",
     *(str(p.relative_to(TEMPLATE_DIR)) for p in sorted(DOCS_DIR.rglob("*.md"))),
 ]
 
@@ -179,12 +180,17 @@ def readme_tokens() -> list[Any]:
     return MarkdownIt("commonmark").parse((TEMPLATE_DIR / "README.md").read_text())
 
 
-def generate_commands() -> dict[str, list[str]]:
-    """The generate commands of "The two commands": the first sh block, the pipx line, the venv block."""
+def readme_section(title: str) -> list[Any]:
+    """The tokens of the README's level-2 section ``title``, up to the next heading."""
     tokens = readme_tokens()
-    start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == "The two commands")
-    end = next(i for i, t in enumerate(tokens) if i > start and t.type == "heading_open")
-    section = tokens[start:end]
+    start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == title)
+    end = next((i for i, t in enumerate(tokens) if i > start and t.type == "heading_open"), len(tokens))
+    return tokens[start:end]
+
+
+def generate_commands() -> dict[str, list[str]]:
+    """The generate commands of "Generate a service": the first sh block, the pipx line, the venv block."""
+    section = readme_section("Generate a service")
     blocks = [t.content.strip().splitlines() for t in section if t.type == "fence" and t.info == "sh"]
     inline = [child for token in section if token.type == "inline" for child in token.children or ()]
     inline_code = [child.content for child in inline if child.type == "code_inline"]
@@ -229,3 +235,14 @@ def test_the_readme_generate_command_works_as_written(tmp_path: Path, way: str) 
         assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
     assert (output / "order_manager" / "src" / "order_manager" / "app.py").is_file()
+
+
+def test_ci_runs_the_test_command_the_readme_gives() -> None:
+    """`.ci/run` prepares the machine, then ends with the README's test command: what CI proves is what a
+    maintainer runs."""
+    (command,) = [t.content.strip() for t in readme_section("Test this repository") if t.type == "fence"]
+    ci_lines = [line.strip() for line in (TEMPLATE_DIR / ".ci" / "run").read_text().splitlines()]
+    commands = [line for line in ci_lines if line and not line.startswith("#")]
+
+    assert command == "make test"
+    assert commands[-1] == command
