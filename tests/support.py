@@ -814,14 +814,19 @@ def locked_runtime_packages(service: Path, manager: str, service_name: str) -> d
 
     if manager == "poetry":
         runtime = {name for name, package in packages.items() if "main" in package["groups"]}
-    else:  # uv.lock holds the dev tools too: walk the service's own dependencies
-        todo = [normalized(d["name"]) for d in packages[normalized(service_name)].get("dependencies", [])]
-        runtime = set()
+    else:  # uv.lock holds the dev tools too: walk the service's own dependencies, with the extras they ask for
+        todo: list[dict[str, Any]] = list(packages[normalized(service_name)].get("dependencies", []))
+        runtime, seen = set(), set()
         while todo:
-            name = todo.pop()
-            if name not in runtime:
-                runtime.add(name)
-                todo += [normalized(d["name"]) for d in packages[name].get("dependencies", [])]
+            dependency = todo.pop()
+            name = normalized(dependency["name"])
+            runtime.add(name)
+            package = packages[name]
+            for extra in (None, *dependency.get("extra", [])):
+                if (name, extra) not in seen:
+                    seen.add((name, extra))
+                    optional = package.get("optional-dependencies", {})
+                    todo += package.get("dependencies", []) if extra is None else optional.get(extra, [])
     return {name: (packages[name]["version"], hashes(packages[name])) for name in runtime}
 
 

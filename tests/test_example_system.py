@@ -22,6 +22,7 @@ from support import (
     INDEX_PYTHON,
     LOCK_FILES,
     MANAGERS,
+    SHARED_PACKAGE_DIR,
     BakedService,
     ExampleMonorepo,
     bake,
@@ -32,6 +33,7 @@ from support import (
 )
 
 pytestmark = [pytest.mark.install, pytest.mark.example, pytest.mark.network]
+SHARED_PACKAGE_VERSION = tomllib.loads((SHARED_PACKAGE_DIR / "pyproject.toml").read_text())["project"]["version"]
 
 ORDERS = 400  # chance that one of the 21 discounts never shows up: under 21 * (20/21)**400, below one in ten million
 ORDER_MESSAGE = re.compile(r"Order created, discount is (\d+)\.")
@@ -82,8 +84,8 @@ def user_url(monorepo: dict[str, BakedService]) -> Iterator[str]:
 
 
 def test_the_shared_package_builds_a_typed_wheel_and_an_sdist(shared_package_dists: dict[str, Path]) -> None:
-    assert shared_package_dists["wheel"].name == "discount_calculator-0.1.0-py3-none-any.whl"
-    assert shared_package_dists["sdist"].name == "discount_calculator-0.1.0.tar.gz"
+    assert shared_package_dists["wheel"].name == f"discount_calculator-{SHARED_PACKAGE_VERSION}-py3-none-any.whl"
+    assert shared_package_dists["sdist"].name == f"discount_calculator-{SHARED_PACKAGE_VERSION}.tar.gz"
     names = zipfile.ZipFile(shared_package_dists["wheel"]).namelist()
     assert "discount_calculator/py.typed" in names
     assert "discount_calculator/calculator.py" in names
@@ -108,7 +110,7 @@ def test_the_bill_of_materials_names_the_shared_package_with_the_locked_runtime(
     bom = bom_packages(json.loads((order.path / "sbom.cdx.json").read_text()))
     locked = locked_runtime_packages(order.path, order.answers["dependency_manager"], order.name)
 
-    assert bom["discount-calculator"][0] == "0.1.0"
+    assert bom["discount-calculator"][0] == SHARED_PACKAGE_VERSION
     assert {name: version for name, (version, _) in bom.items()} == {n: v for n, (v, _) in locked.items()}
 
 

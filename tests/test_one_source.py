@@ -1,6 +1,6 @@
-"""One source for each fact: tool pins, dependency ranges, lock files and derived names live in cookiecutter.json,
-and everything that repeats them (the root pyproject.toml, rendered Dockerfiles, workflows, READMEs and dependency
-lists) agrees with it."""
+"""One source for each fact: tool pins, dependency ranges, lock files and derived names live in cookiecutter.json
+(the updater's pins in template_updater/requirements.txt), and everything that repeats them (the root
+pyproject.toml, rendered Dockerfiles, workflows, READMEs and dependency lists) agrees with it."""
 
 from __future__ import annotations
 
@@ -34,6 +34,15 @@ def test_the_root_test_group_pins_each_tool_at_the_version_the_template_renders(
     for requirement in TOOL_PINS.values():
         name, version = requirement.split("==")
         assert test_group.get(name) == version, f"pyproject.toml's test group pins {name}=={test_group.get(name)}"
+
+
+def test_the_root_test_group_pins_what_the_updater_runs_with() -> None:
+    pyproject = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())
+    test_group = pins_in("\n".join(pyproject["dependency-groups"]["test"]))
+    updater = pins_in((TEMPLATE_DIR / "template_updater" / "requirements.txt").read_text())
+
+    assert set(updater) == {"cruft", "cookiecutter", "tomlkit", "packaging"}
+    assert {name: test_group.get(name) for name in updater} == updater
 
 
 def test_rendered_files_pin_each_tool_as_cookiecutter_json_says(baked: Any) -> None:

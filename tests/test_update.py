@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,6 +114,7 @@ TEAM_DEPENDENCY = "six"  # what each team adds with its own tool
 TEMPLATE_DEPENDENCY = "cachetools"  # what the template adds, as a runtime dependency
 SERVICE_TEMPLATE = PROJECT_TEMPLATE.name
 CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
+UPDATER_FIX = "(the updater of the new template version) "
 CHANGELOG_ENTRY = "- Services depend on cachetools. **After updating:** `make install`."
 PARALLEL = 3  # services generated or updated at a time
 IDENTITY = {
@@ -171,6 +171,8 @@ class MovingTemplate:
             )
             replace_once(service / "Dockerfile", "WORKDIR /build\n", "WORKDIR /opt/build\n")
             replace_once(self.path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CHANGELOG_ENTRY}\n")
+            # A change to the updater made only in the new version: the update must run this one.
+            replace_once(self.path / "template_updater" / "update.py", '"\\nNext: ', f'"\\n{UPDATER_FIX}Next: ')
             commit_all(self.path, "Move on")
             self.after = git("rev-parse", "HEAD", cwd=self.path)
         return self.after
@@ -251,9 +253,8 @@ def generate(template: Path, root: Path, manager: str, shared: bool, creator: st
     return TeamService(path=service, repo=repo, manager=manager, shared=shared)
 
 
-@pytest.fixture(scope="session")
-def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
-    root = tmp_path_factory.mktemp("template")
+def template_repository(root: Path) -> str:
+    """A git repository at ``root`` holding this template's working tree as it is, in one commit; returns it."""
     listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=TEMPLATE_DIR)
     for name in filter(None, listed.split("\0")):
         source = TEMPLATE_DIR / name
@@ -262,7 +263,13 @@ def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
             shutil.copy2(source, root / name)
     run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(root, "Before")
-    return MovingTemplate(path=root, before=git("rev-parse", "HEAD", cwd=root))
+    return git("rev-parse", "HEAD", cwd=root)
+
+
+@pytest.fixture(scope="session")
+def moving_template(tmp_path_factory: pytest.TempPathFactory) -> MovingTemplate:
+    root = tmp_path_factory.mktemp("template")
+    return MovingTemplate(path=root, before=template_repository(root))
 
 
 @pytest.fixture(scope="session")
@@ -382,6 +389,13 @@ def test_update_prints_the_files_it_changed_and_the_changelog_entries(updated: U
 
 @pytest.mark.install
 @pytest.mark.network
+def test_the_updater_that_runs_is_the_one_of_the_version_updated_to(updated: Updated) -> None:
+    assert UPDATER_FIX in updated.output
+    assert not (updated.service.path / "scripts").exists(), "services keep no copy of the updater"
+
+
+@pytest.mark.install
+@pytest.mark.network
 def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_installs(updated: Updated) -> None:
     service = updated.service
     locks = "".join((service.path / name).read_text() for name in LOCK_FILES[service.manager])
@@ -389,6 +403,11 @@ def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_install
         assert f'name = "{name}"' in locks or f"\n{name}==" in locks, f"{name} is not in the lock"
     service.install()
     service.make("test")
+    # The copy of the updater that service had ran once; from now on its Makefile fetches the template's.
+    commit_all(service.repo, "Update from the template")
+    again = service.make("update")
+    assert "Already up to date" in again.stdout and "template_updater" in again.stdout
+    assert not (service.path / "scripts" / "template_update.py").exists()
     probe = f"import {TEAM_DEPENDENCY}, {TEMPLATE_DEPENDENCY}"
     run_in(service.path, ".venv/bin/python", "-c", probe)
 
@@ -477,77 +496,6 @@ def test_the_image_still_builds_after_an_update(updates: dict[str, Any]) -> None
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The merge driver `make update` gives git: dependency lists as sets (offline, on the script a service carries).
-
-PYPROJECT = """[project]
-name = "svc"
-version = "0.1.0"
-dependencies = [
-    "flask>=3.1,<4",
-    "gunicorn>=23,<24",
-]
-
-[dependency-groups]
-dev = ["pytest>=8.3"]
-"""
-
-
-def merge(baked: Any, name: str, base: str, ours: str, theirs: str, tmp_path: Path) -> tuple[int, str, str]:
-    script = baked(dependency_manager="uv").path / "scripts" / "template_update.py"
-    paths = []
-    for side, text in (("base", base), ("ours", ours), ("theirs", theirs)):
-        (tmp_path / side).write_text(text)
-        paths.append(str(tmp_path / side))
-    result = subprocess.run(
-        [str(TOOLS_BIN / "python"), str(script), "merge-dependencies", *paths, name],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    return result.returncode, (tmp_path / "ours").read_text(), result.stderr
-
-
-def test_the_driver_merges_two_additions_after_the_same_line_and_the_templates_bounds(
-    baked: Any, tmp_path: Path
-) -> None:
-    ours = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",  # our server\n    "six>=1.17",\n')
-    ours = ours.replace('version = "0.1.0"', 'version = "0.2.0"')
-    theirs = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",\n    "cachetools>=5",\n')
-    theirs = theirs.replace("flask>=3.1,<4", "flask>=3.2,<4").replace('["pytest>=8.3"]', '["pytest>=9"]')
-
-    status, merged, _ = merge(baked, "pyproject.toml", PYPROJECT, ours, theirs, tmp_path)
-
-    assert status == 0
-    project = tomllib.loads(merged)["project"]
-    assert project["dependencies"] == ["flask>=3.2,<4", "gunicorn>=23,<24", "cachetools>=5", "six>=1.17"]
-    assert project["version"] == "0.2.0"
-    assert "# our server" in merged
-    assert tomllib.loads(merged)["dependency-groups"]["dev"] == ["pytest>=9"]
-
-
-def test_the_driver_applies_the_templates_removal_and_keeps_the_teams_entries(baked: Any, tmp_path: Path) -> None:
-    base = "flask>=3.1,<4\ngunicorn>=23,<24\nitsdangerous>=2\n"
-    ours = base + "six>=1.16\n"
-    theirs = "flask>=3.1,<4\ngunicorn>=23,<24\ncachetools>=5\n"
-
-    status, merged, _ = merge(baked, "requirements.in", base, ours, theirs, tmp_path)
-
-    assert status == 0
-    assert merged.splitlines() == ["flask>=3.1,<4", "gunicorn>=23,<24", "six>=1.16", "cachetools>=5"]
-
-
-@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.in"])
-def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(baked: Any, tmp_path: Path, name: str) -> None:
-    base = PYPROJECT if name == "pyproject.toml" else "flask>=3.1,<4\ngunicorn>=23,<24\n"
-    ours = base.replace("gunicorn>=23,<24", "gunicorn>=22,<24")
-    theirs = base.replace("gunicorn>=23,<24", "gunicorn>=23,<25")
-
-    status, merged, errors = merge(baked, name, base, ours, theirs, tmp_path)
-
-    assert status != 0
-    assert "gunicorn>=22,<24" in merged and "gunicorn>=23,<25" in merged
-    assert "gunicorn" in errors
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # The long-range regression test: a service generated at the commit where `make update` landed updates to HEAD.
 
 UPDATE_LANDED = "727ce686b10c882fd97e11a21c4bbb530076bae0"
@@ -578,3 +526,115 @@ def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path:
             assert not CONFLICT_MARKER.search(path.read_text(errors="replace")), f"conflict markers in {path}"
     service.install()
     service.make("test")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Releases: a template clone with tags v1.0.0 and v1.1.0, and a commit on main past the newest release.
+
+
+@dataclass
+class ReleasedTemplate:
+    path: Path
+    commits: dict[str, str]  # "v1.0.0", "v1.1.0", "main" -> commit
+
+
+def release(template: Path, tag: str, entry: str) -> str:
+    """Commit ``entry`` to CHANGELOG.md under the heading of release ``tag`` and tag that commit."""
+    heading = f"## {tag} (2026-12-01)\n\n" + (f"{entry}\n\n" if entry else "")
+    replace_once(template / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{heading}")
+    commit_all(template, f"Release {tag}")
+    run_in(template, "git", "tag", "--annotate", tag, "--message", tag)
+    return git("rev-parse", "HEAD", cwd=template)
+
+
+@pytest.fixture(scope="module")
+def released_template(tmp_path_factory: pytest.TempPathFactory) -> ReleasedTemplate:
+    path = tmp_path_factory.mktemp("released-template")
+    template_repository(path)
+    service = path / SERVICE_TEMPLATE
+    commits = {"v1.0.0": release(path, "v1.0.0", "")}
+    (service / "SECURITY.md").write_text("# Security\n\nReport a vulnerability to the owning team.\n")
+    commits["v1.1.0"] = release(path, "v1.1.0", "- SECURITY.md says where to report. **After updating:** nothing.")
+    (service / "CODEOWNERS").write_text("* @owning-team\n")
+    entry = "- CODEOWNERS names the owning team. **After updating:** nothing."
+    replace_once(path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{entry}\n\n")
+    commit_all(path, "Past the newest release")
+    commits["main"] = git("rev-parse", "HEAD", cwd=path)
+    return ReleasedTemplate(path=path, commits=commits)
+
+
+@dataclass
+class ReleaseSteps:
+    """A service generated at v1.0.0, and what each step of its life with releases printed."""
+
+    service: TeamService
+    records: dict[str, str]
+    steps: dict[str, subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture(scope="module")
+def release_steps(tmp_path_factory: pytest.TempPathFactory, released_template: ReleasedTemplate) -> ReleaseSteps:
+    root = tmp_path_factory.mktemp("released")
+    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12"})
+    run_in(root, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", "v1.0.0",
+           "--extra-context", answers, str(released_template.path))  # fmt: skip
+    generated = root / "order_manager"
+    run_in(generated, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(generated, "Generated from the template")
+    # The steps run in a fresh clone of the service, before any `make install`.
+    run_in(root, "git", "clone", "--quiet", str(generated), "clone")
+    service = TeamService(path=root / "clone", repo=root / "clone", manager="uv", shared=False)
+    python = f"PYTHON={python_executable('3.12')}"
+    steps, records = {}, {"generated": cruft_record(service.path)["commit"]}
+    steps["check behind"] = service.make("template-check", python, check=False)
+    steps["update"] = service.make("update", python)
+    records["update"] = cruft_record(service.path)["commit"]
+    commit_all(service.repo, "Update to the newest release")
+    steps["check at release"] = service.make("template-check", python, check=False)
+    steps["update to main"] = service.make("update", python, "REF=main")
+    records["update to main"] = cruft_record(service.path)["commit"]
+    commit_all(service.repo, "Update to the template's main")
+    steps["update past release"] = service.make("update", python, check=False)
+    records["update past release"] = cruft_record(service.path)["commit"]
+    steps["check past release"] = service.make("template-check", python, check=False)
+    return ReleaseSteps(service=service, records=records, steps=steps)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_template_check_names_the_releases_a_service_is_behind(
+    release_steps: ReleaseSteps, released_template: ReleasedTemplate
+) -> None:
+    result = release_steps.steps["check behind"]
+
+    assert release_steps.records["generated"] == released_template.commits["v1.0.0"]
+    assert result.returncode != 0
+    assert "release v1.1.0" in result.stderr and released_template.commits["v1.1.0"][:12] in result.stderr
+    assert "  v1.1.0 (2026-12-01)" in result.stderr.splitlines()
+    assert "v1.0.0" not in result.stderr
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_takes_the_newest_release_not_the_default_branch(
+    release_steps: ReleaseSteps, released_template: ReleasedTemplate
+) -> None:
+    assert release_steps.records["update"] == released_template.commits["v1.1.0"]
+    assert "release v1.1.0" in release_steps.steps["update"].stdout
+    assert "SECURITY.md says where to report" in release_steps.steps["update"].stdout
+    assert "CODEOWNERS" not in release_steps.steps["update"].stdout
+    check = release_steps.steps["check at release"]
+    assert check.returncode == 0 and "Up to date with the template's release v1.1.0" in check.stdout
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_a_service_past_the_newest_release_stays_where_it_is(
+    release_steps: ReleaseSteps, released_template: ReleasedTemplate
+) -> None:
+    assert release_steps.records["update to main"] == released_template.commits["main"]
+    assert (release_steps.service.path / "CODEOWNERS").is_file()
+    past = release_steps.steps["update past release"]
+    assert past.returncode == 0 and "nothing to do" in past.stdout and "is past it" in past.stdout
+    assert release_steps.records["update past release"] == released_template.commits["main"]
+    assert release_steps.steps["check past release"].returncode == 0

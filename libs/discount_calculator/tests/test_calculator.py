@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 
@@ -10,6 +11,8 @@ DRAWS = 21_000
 # Chi-square critical value for 20 degrees of freedom at p = 0.001: a fair die with 21 faces exceeds it once in
 # a thousand seeds. The seeds are fixed, so the test is repeatable.
 CHI_SQUARE_CRITICAL = 45.31
+# Two processes with independent seeds draw the same 40 discounts once in 21**40.
+DRAWS_PER_PROCESS = 40
 
 
 def test_every_discount_is_an_int_from_0_to_20() -> None:
@@ -38,3 +41,20 @@ def test_discounts_are_uniform_over_the_whole_range() -> None:
 
         assert set(counts) == set(range(MIN_DISCOUNT, MAX_DISCOUNT + 1)), "both ends and every value in between"
         assert chi_square < CHI_SQUARE_CRITICAL, f"seed {seed}: chi-square {chi_square:.1f}"
+
+
+def test_forked_processes_draw_different_discounts() -> None:
+    """A server forks its workers after importing the package: each must get its own sequence."""
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child, which reports through the pipe and exits
+        os.write(writer, bytes(random_discount() for _ in range(DRAWS_PER_PROCESS)))
+        os._exit(0)
+    os.close(writer)
+    parent_draws = bytes(random_discount() for _ in range(DRAWS_PER_PROCESS))
+    with os.fdopen(reader, "rb") as pipe:
+        child_draws = pipe.read()
+    os.waitpid(child, 0)
+
+    assert len(child_draws) == DRAWS_PER_PROCESS
+    assert child_draws != parent_draws, "the child repeated the parent's sequence"

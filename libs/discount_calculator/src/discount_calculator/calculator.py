@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 MIN_DISCOUNT = 0
 MAX_DISCOUNT = 20
 
 _default_generator = random.Random()  # noqa: S311 - a discount is not a secret
+# A forking server imports this module once and forks its workers from that process: without a fresh seed in each
+# child, every worker would hand out the same discounts in the same order (the stdlib does this for `random` itself).
+os.register_at_fork(after_in_child=_default_generator.seed)
 
 
 def random_discount(generator: random.Random | None = None) -> int:

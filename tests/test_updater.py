@@ -1,0 +1,124 @@
+"""The updater as a package (template_updater): the merge driver on files, and releases in a git repository.
+
+The end-to-end updates of generated services are in test_update.py.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from support import clean_environment
+from template_updater.merge import merge_dependencies
+from template_updater.update import releases, releases_between
+
+PYPROJECT = """[project]
+name = "svc"
+version = "0.1.0"
+dependencies = [
+    "flask>=3.1,<4",
+    "gunicorn>=23,<24",
+]
+
+[dependency-groups]
+dev = ["pytest>=8.3"]
+"""
+
+
+def merge(
+    name: str, base: str, ours: str, theirs: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """The driver as git calls it, on three files: its exit status, the merged file, what it printed."""
+    paths = {side: tmp_path / side for side in ("base", "ours", "theirs")}
+    for side, text in (("base", base), ("ours", ours), ("theirs", theirs)):
+        paths[side].write_text(text)
+    status = merge_dependencies(paths["base"], paths["ours"], paths["theirs"], name)
+    return status, paths["ours"].read_text(), capsys.readouterr().err
+
+
+def test_the_driver_merges_two_additions_after_the_same_line_and_the_templates_bounds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",  # our server\n    "six>=1.17",\n')
+    ours = ours.replace('version = "0.1.0"', 'version = "0.2.0"')
+    theirs = PYPROJECT.replace('"gunicorn>=23,<24",\n', '"gunicorn>=23,<24",\n    "cachetools>=5",\n')
+    theirs = theirs.replace("flask>=3.1,<4", "flask>=3.2,<4").replace('["pytest>=8.3"]', '["pytest>=9"]')
+
+    status, merged, _ = merge("pyproject.toml", PYPROJECT, ours, theirs, tmp_path, capsys)
+
+    assert status == 0
+    project = tomllib.loads(merged)["project"]
+    assert project["dependencies"] == ["flask>=3.2,<4", "gunicorn>=23,<24", "cachetools>=5", "six>=1.17"]
+    assert project["version"] == "0.2.0"
+    assert "# our server" in merged
+    assert tomllib.loads(merged)["dependency-groups"]["dev"] == ["pytest>=9"]
+
+
+def test_the_driver_applies_the_templates_removal_and_keeps_the_teams_entries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = "flask>=3.1,<4\ngunicorn>=23,<24\nitsdangerous>=2\n"
+    ours = base + "six>=1.16\n"
+    theirs = "flask>=3.1,<4\ngunicorn>=23,<24\ncachetools>=5\n"
+
+    status, merged, _ = merge("requirements.in", base, ours, theirs, tmp_path, capsys)
+
+    assert status == 0
+    assert merged.splitlines() == ["flask>=3.1,<4", "gunicorn>=23,<24", "six>=1.16", "cachetools>=5"]
+
+
+@pytest.mark.parametrize("name", ["pyproject.toml", "requirements.in"])
+def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    base = PYPROJECT if name == "pyproject.toml" else "flask>=3.1,<4\ngunicorn>=23,<24\n"
+    ours = base.replace("gunicorn>=23,<24", "gunicorn>=22,<24")
+    theirs = base.replace("gunicorn>=23,<24", "gunicorn>=23,<25")
+
+    status, merged, errors = merge(name, base, ours, theirs, tmp_path, capsys)
+
+    assert status != 0
+    assert "gunicorn>=22,<24" in merged and "gunicorn>=23,<25" in merged
+    assert "gunicorn" in errors
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Releases: tags vMAJOR.MINOR.PATCH, compared as numbers, and what a service at a commit is behind.
+
+
+def git(repo: Path, *args: str) -> str:
+    environment = clean_environment({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+                                     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})  # fmt: skip
+    result = subprocess.run(["git", *args], cwd=repo, env=environment, capture_output=True, text=True, check=True)
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def tagged(tmp_path: Path) -> dict[str, str]:
+    """A repository with a commit per tag (and tags that are not releases), each with its CHANGELOG heading."""
+    git(tmp_path, "init", "--quiet", "--initial-branch", "main")
+    commits, headings = {}, ""
+    for tag in ("v1.2.0", "v1.9.0", "v1.10.0", "v2.0.0-rc1", "latest", "v2.0.0"):
+        headings = f"## {tag} (2026-12-01)\n\n" + headings
+        (tmp_path / "CHANGELOG.md").write_text(f"# Changelog\n\n## Unreleased\n\n{headings}")
+        git(tmp_path, "add", "-A")
+        git(tmp_path, "commit", "--quiet", "--message", tag)
+        git(tmp_path, "tag", "--annotate", tag, "--message", tag)
+        commits[tag] = git(tmp_path, "rev-parse", "HEAD")
+    return commits
+
+
+def test_releases_are_the_version_tags_in_numeric_order(tmp_path: Path, tagged: dict[str, str]) -> None:
+    assert releases(tmp_path) == ["v1.2.0", "v1.9.0", "v1.10.0", "v2.0.0"]
+
+
+def test_the_releases_between_two_commits_are_named_by_their_changelog_headings(
+    tmp_path: Path, tagged: dict[str, str]
+) -> None:
+    behind = releases_between(tmp_path, tagged["v1.9.0"], tagged["v2.0.0"])
+
+    assert behind == ["v1.10.0 (2026-12-01)", "v2.0.0 (2026-12-01)"]
+    assert releases_between(tmp_path, tagged["v2.0.0"], tagged["v2.0.0"]) == []
