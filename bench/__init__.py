@@ -1,9 +1,10 @@
 """Benchmark of the service this template generates, once per dependency manager (Poetry, pip, uv).
 
 Run it with ``make bench`` or ``.venv/bin/python -m bench [--runs N] [--quick]`` from the repository root. It
-writes ``bench/results.json`` (every figure measured), ``bench/results.md``, ``bench/results.png``, and the
-README's benchmark section (between ``<!-- bench:start -->`` and ``<!-- bench:end -->``), all rendered from
-results.json. ``python -m bench --render`` renders them again from results.json without measuring.
+writes ``bench/results.json`` (every figure measured), then the documentation's ``docs/bench/results.md``,
+``docs/bench/results.png`` and the section of the benchmark page ``docs/benchmark.md`` (between
+``<!-- bench:start -->`` and ``<!-- bench:end -->``), all rendered from results.json. ``python -m bench --render``
+renders them again from results.json without measuring.
 
 Modules
 -------
@@ -13,7 +14,7 @@ Modules
 - ``servers``: the servers measured for throughput, described by the ``SERVERS`` table (key, kind, command).
 - ``load``: wrk against each server, rounds in rotating order; failed requests kept apart from throughput.
 - ``stats``: medians, min-max over runs and rounds, per-round ratios; pure functions of results.json.
-- ``report``: Markdown, chart, README section and the verdict (ratio under target, failed requests).
+- ``report``: Markdown, chart, the benchmark page's section and the verdict (ratio under target, failed requests).
 
 Method
 ------

@@ -33,7 +33,10 @@ from bench.system import (
 )
 from tests.support import MANAGERS, PostgresGetter, PostgresServer
 
-README = TEMPLATE_DIR / "README.md"
+# The benchmark page of the documentation site. The committed run's results.md and chart go beside it, into
+# docs/bench/, so that the page's links to them resolve on the site and in the repository alike.
+PAGE = TEMPLATE_DIR / "docs" / "benchmark.md"
+PAGE_FILES_DIR = PAGE.parent / "bench"
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,14 @@ class Options:
     output_dir: Path
 
     @property
-    def writes_readme(self) -> bool:
-        """The README shows the committed results only: those in bench/."""
+    def writes_page(self) -> bool:
+        """The benchmark page shows the committed results only: those in bench/."""
         return self.output_dir.resolve() == BENCH_DIR
+
+    @property
+    def rendered_dir(self) -> Path:
+        """Where results.md and the chart go: beside the benchmark page for the committed results, else OUTPUT_DIR."""
+        return PAGE_FILES_DIR if self.writes_page else self.output_dir
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -66,7 +74,8 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
         "--output-dir",
         type=Path,
         default=BENCH_DIR,
-        help="where results.* go (default bench/; only then is the README's section rewritten)",
+        help="where results.* go (default bench/: then results.md and the chart go to docs/bench/ and the "
+        "benchmark page's section is rewritten)",
     )
     parser.add_argument(
         "--render", action="store_true", help="measure nothing: render the outputs again from OUTPUT_DIR/results.json"
@@ -178,15 +187,16 @@ def benchmark(
 
 
 def write_outputs(results: dict[str, Any], options: Options, *, measured: bool) -> None:
-    """results.json (when just measured), results.md, results.png and the README's section: all rendered before
-    any is written, so a failure leaves the old ones as they were."""
+    """results.json (when just measured), results.md, results.png and the benchmark page's section: all rendered
+    before any is written, so a failure leaves the old ones as they were."""
     options.output_dir.mkdir(parents=True, exist_ok=True)
-    texts = {options.output_dir / "results.md": report.markdown(results)}
+    options.rendered_dir.mkdir(parents=True, exist_ok=True)
+    texts = {options.rendered_dir / "results.md": report.markdown(results)}
     if measured:
         texts[options.output_dir / "results.json"] = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
-    if options.writes_readme:
-        texts[README] = report.splice_readme(README.read_text(), report.readme_section(results))
-    chart = options.output_dir / "results.png"
+    if options.writes_page:
+        texts[PAGE] = report.splice_page(PAGE.read_text(), report.page_section(results))
+    chart = options.rendered_dir / "results.png"
     report.plot(results, chart.with_suffix(".new.png"))
     chart.with_suffix(".new.png").replace(chart)
     for path, text in texts.items():

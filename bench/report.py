@@ -1,8 +1,9 @@
-"""What the benchmark shows, rendered from results.json alone: results.md, the chart, the README's section.
+"""What the benchmark shows, rendered from results.json alone: results.md, the chart, the benchmark page's section.
 
-The README's section lies between ``START`` and ``END``; ``splice_readme`` replaces what is between them with
-``readme_section(results)`` and nothing else, and a test checks that the committed README holds exactly what
-bench/results.json renders, so no figure in it is typed by hand.
+The page is docs/benchmark.md, in the documentation site. Its section lies between ``START`` and ``END``;
+``splice_page`` replaces what is between them with ``page_section(results)`` and nothing else, and a test checks
+that the committed page holds exactly what bench/results.json renders, so no figure in it is typed by hand. The
+section links to results.md and the chart as ``bench/...``: beside the page, in docs/bench/, for the committed run.
 """
 
 from __future__ import annotations
@@ -160,8 +161,8 @@ def when_and_where(results: Mapping[str, Any]) -> str:
     )
 
 
-def readme_section(results: Mapping[str, Any]) -> str:
-    """The README's benchmark figures: measurements by manager, the chart, and throughput with its noise."""
+def page_section(results: Mapping[str, Any]) -> str:
+    """The benchmark page's figures: measurements by manager, the chart, and throughput with its noise."""
     runs = results["settings"]["runs"]
     lines = [
         *wrap(
@@ -183,7 +184,7 @@ def readme_section(results: Mapping[str, Any]) -> str:
 
 
 def markdown(results: Mapping[str, Any]) -> str:
-    """bench/results.md: everything the README shows, with min-max over runs and the versions measured."""
+    """docs/bench/results.md: everything the benchmark page shows, with min-max over runs and the versions measured."""
     meta = results["meta"]
     versions = " · ".join(f"{name} {version_number(version)}" for name, version in meta["tools"].items())
     stack = " · ".join(f"{name} {version}" for name, version in meta["serving_stack"].items())
@@ -198,7 +199,7 @@ def markdown(results: Mapping[str, Any]) -> str:
         *wrap(
             f"`{meta['service']}` with the shared `discount-calculator` by path (the example monorepo), Python "
             f"{meta['python']}. Medians of {runs_phrase(runs, 'run')}, min-max over runs in brackets; every figure "
-            f"is in `results.json`. The benchmark took {meta['runtime']} (`make bench`, `python -m bench`)."
+            f"is in `bench/results.json`. The benchmark took {meta['runtime']} (`make bench`, `python -m bench`)."
         ),
         "",
         *measurement_table(results, with_range=True),
@@ -219,23 +220,23 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def section_bounds(readme: str) -> tuple[int, int]:
-    start, end = readme.find(START), readme.find(END)
+def section_bounds(page: str) -> tuple[int, int]:
+    start, end = page.find(START), page.find(END)
     if start < 0 or end < start:
-        raise ValueError(f"the README needs the line {START!r} and after it {END!r} around the benchmark section")
+        raise ValueError(f"the page needs the line {START!r} and after it {END!r} around the benchmark section")
     return start + len(START), end
 
 
-def splice_readme(readme: str, section: str) -> str:
-    """``readme`` with what lies between START and END replaced by ``section``, blank lines around it."""
-    start, end = section_bounds(readme)
-    return f"{readme[:start]}\n\n{section.strip()}\n\n{readme[end:]}"
+def splice_page(page: str, section: str) -> str:
+    """``page`` with what lies between START and END replaced by ``section``, blank lines around it."""
+    start, end = section_bounds(page)
+    return f"{page[:start]}\n\n{section.strip()}\n\n{page[end:]}"
 
 
-def section_in_readme(readme: str) -> str:
-    """What the README holds between START and END, as ``readme_section`` returns it."""
-    start, end = section_bounds(readme)
-    return readme[start:end].strip() + "\n"
+def section_in_page(page: str) -> str:
+    """What the page holds between START and END, as ``page_section`` returns it."""
+    start, end = section_bounds(page)
+    return page[start:end].strip() + "\n"
 
 
 # ---------------------------------------------------------------------------------------------- chart
@@ -244,7 +245,8 @@ COLORS = {"poetry": "#3b6fb6", "pip": "#e0a030", "uv": "#6a4c93"}
 
 
 def plot(results: Mapping[str, Any], path: Path) -> None:
-    """bench/results.png: lock and install, image build and size, throughput; medians with min-max bars."""
+    """results.png (in docs/bench/ for the committed run): lock and install, image build and size, throughput;
+    medians with min-max bars."""
     import matplotlib
 
     matplotlib.use("Agg")

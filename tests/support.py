@@ -64,7 +64,16 @@ def export_template(checkout: Path) -> Path:
         if source.is_file():  # a tracked file deleted in the working tree is listed too
             (export / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, export / name)
-    shutil.copytree(checkout / ".git", export / ".git", symlinks=True)
+    if (checkout / ".git").is_dir():
+        shutil.copytree(checkout / ".git", export / ".git", symlinks=True)
+    else:
+        # A git worktree: its .git is a file that points into the main checkout's repository, which the suite must
+        # not write to. A clone of it stands in: the same branch, commit and history, its index reset to HEAD.
+        clone = export.parent / "clone"
+        subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(checkout), str(clone)], check=True)
+        (clone / ".git").rename(export / ".git")
+        clone.rmdir()
+        subprocess.run(["git", "reset", "--quiet"], cwd=export, check=True)
     atexit.register(shutil.rmtree, export.parent, ignore_errors=True)
     return export
 

@@ -1,4 +1,5 @@
-"""The benchmark's report, rebuilt from saved results: rows, ratios, noise, failed requests, the README section.
+"""The benchmark's report, rebuilt from saved results: rows, ratios, noise, failed requests, the benchmark page's
+section (docs/benchmark.md).
 
 Offline and fast: no measurement runs here. ``data/bench_results.json`` is a small saved run (two managers, two
 rounds) whose figures are chosen so every median, range and ratio below can be checked by hand.
@@ -55,12 +56,12 @@ def test_measurement_rows_give_the_median_and_the_range_over_runs(results: dict[
     assert row(markdown, "runtime image over `python:3.12-slim`") == (
         "| runtime image over `python:3.12-slim` | 6.5 MB (6.5-6.5) | n/a |"
     )
-    # The README shows the medians only.
-    assert row(report.readme_section(results), "install, warm cache") == "| install, warm cache | 21.00 s | 0.20 s |"
+    # The benchmark page shows the medians only.
+    assert row(report.page_section(results), "install, warm cache") == "| install, warm cache | 21.00 s | 0.20 s |"
 
 
 def test_throughput_rows_give_rounds_range_and_per_round_ratios(results: dict[str, Any]) -> None:
-    section = report.readme_section(results)
+    section = report.page_section(results)
     assert row(section, "generated service, pip", THROUGHPUT) == (
         "| generated service, pip | 850 (800-900) | 2.2 ms | 0 |  |"
     )
@@ -77,7 +78,7 @@ def test_throughput_rows_give_rounds_range_and_per_round_ratios(results: dict[st
 def test_a_single_round_says_it_has_no_spread(results: dict[str, Any]) -> None:
     for samples in results["throughput"]["samples"].values():
         del samples[1:]
-    assert "**1.00** (one round: no spread), target 0.90" in report.readme_section(results)
+    assert "**1.00** (one round: no spread), target 0.90" in report.page_section(results)
 
 
 def test_a_clean_run_keeps_its_promises(results: dict[str, Any]) -> None:
@@ -88,7 +89,7 @@ def test_a_clean_run_keeps_its_promises(results: dict[str, Any]) -> None:
 def test_failed_requests_are_counted_apart_and_fail_the_run(results: dict[str, Any]) -> None:
     results["throughput"]["samples"]["generated:uv"][0]["non_2xx"] = 3
     results["throughput"]["warmup"]["generated:uv"]["socket_errors"] = 2
-    section = report.readme_section(results)
+    section = report.page_section(results)
     # The throughput stays the answers under 400; the failures have their own column.
     assert row(section, "generated service, uv", THROUGHPUT) == (
         "| generated service, uv | 1,050 (1,000-1,100) | 1.8 ms | 3 HTTP, 2 socket |  |"
@@ -105,7 +106,7 @@ def test_a_ratio_under_its_target_fails_the_run(results: dict[str, Any]) -> None
 
 
 def test_memory_and_slow_clients_get_a_row_per_server_measured(results: dict[str, Any]) -> None:
-    section = report.readme_section(results)
+    section = report.page_section(results)
     assert row(section, "generated service, pip", RESILIENCE) == (
         "| generated service, pip | 31.0 MB | 300 | 50 of 50 | 12.5 ms |"
     )
@@ -118,7 +119,7 @@ def test_a_generated_service_that_leaves_a_steady_client_unanswered_fails_the_ru
     assert stats.problems(results) == [
         "generated:pip: beside 300 slow clients, 3 of 50 steady requests went unanswered"
     ]
-    assert "| 300 | 47 of 50 | none |" in report.readme_section(results)
+    assert "| 300 | 47 of 50 | none |" in report.page_section(results)
 
 
 def test_wrk_failures_are_not_throughput() -> None:
@@ -128,31 +129,44 @@ def test_wrk_failures_are_not_throughput() -> None:
 
 
 def test_splice_replaces_only_the_section(results: dict[str, Any]) -> None:
-    readme = f"# Title\n\nbefore\n{report.START}\nold figures\n{report.END}\nafter\n"
-    spliced = report.splice_readme(readme, report.readme_section(results))
+    page = f"# Title\n\nbefore\n{report.START}\nold figures\n{report.END}\nafter\n"
+    spliced = report.splice_page(page, report.page_section(results))
     assert spliced.startswith(f"# Title\n\nbefore\n{report.START}\n\nLast run: 2026-01-02 03:04 UTC")
     assert spliced.endswith(f"\n\n{report.END}\nafter\n")
     assert "old figures" not in spliced
-    assert report.section_in_readme(spliced) == report.readme_section(results)
-    assert report.splice_readme(spliced, report.readme_section(results)) == spliced
+    assert report.section_in_page(spliced) == report.page_section(results)
+    assert report.splice_page(spliced, report.page_section(results)) == spliced
 
 
-def test_a_readme_without_markers_is_refused(results: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match="the README needs the line"):
-        report.splice_readme(f"{report.END}\n{report.START}\n", report.readme_section(results))
+def test_a_page_without_markers_is_refused(results: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="the page needs the line"):
+        report.splice_page(f"{report.END}\n{report.START}\n", report.page_section(results))
 
 
-def test_readme_figures_are_what_the_committed_results_render() -> None:
+def test_the_page_figures_are_what_the_committed_results_render() -> None:
     """Nobody edits a figure by hand: `python -m bench --render` rewrites the section from bench/results.json."""
     committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
-    readme = (TEMPLATE_DIR / "README.md").read_text()
-    assert report.section_in_readme(readme) == report.readme_section(committed)
-    assert (TEMPLATE_DIR / "bench" / "results.md").read_text() == report.markdown(committed)
+    page = (TEMPLATE_DIR / "docs" / "benchmark.md").read_text()
+    assert report.section_in_page(page) == report.page_section(committed)
+    assert (TEMPLATE_DIR / "docs" / "bench" / "results.md").read_text() == report.markdown(committed)
 
 
-def test_the_readme_states_the_target_the_benchmark_holds() -> None:
+def test_the_benchmark_page_states_the_target_the_benchmark_holds() -> None:
+    page = " ".join((TEMPLATE_DIR / "docs" / "benchmark.md").read_text().split())
+    assert f"falls under {servers.TARGET_RATIO} of the bare app" in page
+
+
+def test_the_readme_headline_is_what_the_committed_results_say() -> None:
+    """The README's one measured line, typed by hand, holds the committed run's figures: a new run that moves
+    them fails here until the line is rewritten."""
+    committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
     readme = " ".join((TEMPLATE_DIR / "README.md").read_text().split())
-    assert f"falls under {servers.TARGET_RATIO} of the bare app" in readme
+    digits = next(m.digits for m in measure.MEASUREMENTS if m.key == "lock_cold")
+    uv, poetry = (report.cell(stats.timing(committed, m, "lock_cold"), "s", digits) for m in ("uv", "poetry"))
+    ratio = stats.ratios(committed)["bare-conf"].median
+
+    assert f"a cold `make lock` took {uv} with uv and {poetry} with Poetry" in readme
+    assert f"kept {ratio:.2f} of a bare Flask app's throughput" in readme
 
 
 def test_committed_results_keep_their_promises() -> None:
@@ -164,7 +178,7 @@ def test_rendered_markdown_lints_clean(results: dict[str, Any], tmp_path: Path) 
     """The full results and a failed run's too: within the project's line length, every linter rule on."""
     results["throughput"]["samples"]["generated:uv"][0]["non_2xx"] = 3
     (tmp_path / "failed.md").write_text(report.markdown(results))
-    committed = TEMPLATE_DIR / "bench" / "results.md"
+    committed = TEMPLATE_DIR / "docs" / "bench" / "results.md"
     lint = subprocess.run(
         [str(Path(sys.executable).parent / "pymarkdown"), "scan", str(committed), str(tmp_path / "failed.md")],
         cwd=TEMPLATE_DIR,
@@ -189,7 +203,7 @@ def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
     results["measurements"] = measure.measurements_table()
     results["timings"] = {manager: {m.key: [1.0] for m in measure.MEASUREMENTS} for manager in managers}
     results["throughput"] = {"servers": described, "samples": {s["key"]: [sample] for s in described}, "warmup": {}}
-    section = report.readme_section(results)
+    section = report.page_section(results)
     for measurement in measure.MEASUREMENTS:
         assert row(section, measurement.label).count("| 1.0") == len(managers)
     for server in described:
@@ -209,9 +223,11 @@ def test_every_server_and_measurement_of_the_tables_gets_its_row() -> None:
     assert stats.problems(results) == []
 
 
-def test_only_the_committed_results_rewrite_the_readme(tmp_path: Path) -> None:
-    assert cli.parse_options([]).writes_readme
-    assert not cli.parse_options(["--output-dir", str(tmp_path)]).writes_readme
+def test_only_the_committed_results_rewrite_the_benchmark_page(tmp_path: Path) -> None:
+    committed = cli.parse_options([])
+    assert committed.writes_page and committed.rendered_dir == TEMPLATE_DIR / "docs" / "bench"
+    elsewhere = cli.parse_options(["--output-dir", str(tmp_path)])
+    assert not elsewhere.writes_page and elsewhere.rendered_dir == tmp_path
     assert cli.parse_options(["--quick"]).runs == 1
 
 

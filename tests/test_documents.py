@@ -100,9 +100,42 @@ def test_the_service_readme_passes_the_markdown_linter(service: BakedService) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_template_readme_passes_the_markdown_linter() -> None:
-    result = markdown_lint(TEMPLATE_DIR / "README.md")
+# The template repository's own documents: its README, its maintainers' guide and every page of the site.
+DOCS_DIR = TEMPLATE_DIR / "docs"
+REPOSITORY_DOCUMENTS = [
+    "README.md",
+    "CONTRIBUTING.md",
+    *(str(p.relative_to(TEMPLATE_DIR)) for p in sorted(DOCS_DIR.rglob("*.md"))),
+]
+
+
+@pytest.mark.parametrize("document", REPOSITORY_DOCUMENTS)
+def test_the_template_documents_pass_the_markdown_linter(document: str) -> None:
+    result = markdown_lint(TEMPLATE_DIR / document)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_documentation_site_builds_without_a_warning(tmp_path: Path) -> None:
+    """`make docs` as the offline layer runs it: strict, so every broken link, anchor or page left out of the
+    navigation fails the build; no plugin, so nothing is fetched."""
+    site = tmp_path / "site"
+    result = subprocess.run(
+        [str(TOOLS_BIN / "mkdocs"), "build", "--strict", "--site-dir", str(site)],
+        cwd=TEMPLATE_DIR,
+        # Material's banner about MkDocs 2 goes to stderr on every build; it is news, not a problem of the site.
+        env=clean_environment({"NO_MKDOCS_2_WARNING": "1"}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNING" not in output, output
+    for page in DOCS_DIR.rglob("*.md"):
+        built = site / page.relative_to(DOCS_DIR).with_suffix("")
+        assert (site / "index.html" if page == DOCS_DIR / "index.md" else built / "index.html").is_file(), page
 
 
 def test_the_service_readme_has_the_intended_sections(service: BakedService) -> None:
@@ -147,12 +180,17 @@ def readme_tokens() -> list[Any]:
     return MarkdownIt("commonmark").parse((TEMPLATE_DIR / "README.md").read_text())
 
 
-def generate_commands() -> dict[str, list[str]]:
-    """The generate commands of "The two commands": the first sh block, the pipx line, the venv block."""
+def readme_section(title: str) -> list[Any]:
+    """The tokens of the README's level-2 section ``title``, up to the next heading."""
     tokens = readme_tokens()
-    start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == "The two commands")
-    end = next(i for i, t in enumerate(tokens) if i > start and t.type == "heading_open")
-    section = tokens[start:end]
+    start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == title)
+    end = next((i for i, t in enumerate(tokens) if i > start and t.type == "heading_open"), len(tokens))
+    return tokens[start:end]
+
+
+def generate_commands() -> dict[str, list[str]]:
+    """The generate commands of "Generate a service": the first sh block, the pipx line, the venv block."""
+    section = readme_section("Generate a service")
     blocks = [t.content.strip().splitlines() for t in section if t.type == "fence" and t.info == "sh"]
     inline = [child for token in section if token.type == "inline" for child in token.children or ()]
     inline_code = [child.content for child in inline if child.type == "code_inline"]
@@ -197,3 +235,14 @@ def test_the_readme_generate_command_works_as_written(tmp_path: Path, way: str) 
         assert result.returncode == 0, f"{line}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
 
     assert (output / "order_manager" / "src" / "order_manager" / "app.py").is_file()
+
+
+def test_ci_runs_the_test_command_the_readme_gives() -> None:
+    """`.ci/run` prepares the machine, then ends with the README's test command: what CI proves is what a
+    maintainer runs."""
+    (command,) = [t.content.strip() for t in readme_section("Test this repository") if t.type == "fence"]
+    ci_lines = [line.strip() for line in (TEMPLATE_DIR / ".ci" / "run").read_text().splitlines()]
+    commands = [line for line in ci_lines if line and not line.startswith("#")]
+
+    assert command == "make test"
+    assert commands[-1] == command

@@ -1,5 +1,6 @@
-"""A team tests the template from a project of its own, as the README shows: its own pytest configuration,
-pytest-cookies, the README's test file, and nothing of this repository on ``sys.path``."""
+"""A team tests the template from a project of its own, as the documents show: its own pytest configuration,
+pytest-cookies, the test file of docs/testing.md, the commands the README and that page give, and nothing of this
+repository on ``sys.path``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from markdown_it import MarkdownIt
 from support import TEMPLATE_DIR, TOOLS_BIN, clean_environment
 
 SECTION = "Test the template, or your fork of it, with pytest-cookies"
-README_TEMPLATE_PATH = "../flask-microservice-template"
+PAGE = "docs/testing.md"
+DOCUMENTED_TEMPLATE_PATH = "../flask-microservice-template"
 # The team's own configuration: strict, as a careful team sets it, and nothing that points into the template.
 TEAM_PYPROJECT = """\
 [tool.pytest.ini_options]
@@ -23,11 +25,15 @@ xfail_strict = true
 """
 
 
-def readme_section_blocks() -> dict[str, list[str]]:
-    """The fenced blocks of the README's pytest-cookies section, by language."""
-    tokens = MarkdownIt("commonmark").parse((TEMPLATE_DIR / "README.md").read_text())
+def section_blocks(document: str) -> dict[str, list[str]]:
+    """The fenced blocks of the document's pytest-cookies section, by language: in the README, the commands; on
+    the page, where the section is the whole page, the test file and the same commands."""
+    tokens = MarkdownIt("commonmark").parse((TEMPLATE_DIR / document).read_text())
     start = next(i for i, t in enumerate(tokens) if t.type == "inline" and t.content == SECTION)
-    end = next(i for i, t in enumerate(tokens) if i > start + 1 and t.type == "heading_open" and t.tag == "h2")
+    end = next(
+        (i for i, t in enumerate(tokens) if i > start + 1 and t.type == "heading_open" and t.tag in ("h1", "h2")),
+        len(tokens),
+    )
     blocks: dict[str, list[str]] = {}
     for token in tokens[start:end]:
         if token.type == "fence":
@@ -36,11 +42,11 @@ def readme_section_blocks() -> dict[str, list[str]]:
 
 
 def team_project(root: Path) -> Path:
-    """A project outside this repository holding the README's test file and the team's own pytest settings."""
+    """A project outside this repository holding the page's test file and the team's own pytest settings."""
     project = root / "team"
     (project / "tests").mkdir(parents=True)
     (project / "pyproject.toml").write_text(TEAM_PYPROJECT)
-    (project / "tests" / "test_template.py").write_text(readme_section_blocks()["python"][0])
+    (project / "tests" / "test_template.py").write_text(section_blocks(PAGE)["python"][0])
     return project
 
 
@@ -51,11 +57,13 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_readme_shows_one_test_file_and_the_commands_to_run_it() -> None:
-    blocks = readme_section_blocks()
+def test_the_documents_show_one_test_file_and_the_same_commands_to_run_it() -> None:
+    page, readme = section_blocks(PAGE), section_blocks("README.md")
 
-    assert len(blocks["python"]) == 1 and "cookies.bake(" in blocks["python"][0]
-    assert f"--template={README_TEMPLATE_PATH}" in blocks["sh"][0]
+    assert len(page["python"]) == 1 and "cookies.bake(" in page["python"][0]
+    assert "python" not in readme, "the test file is the page's; the README links to it"
+    assert readme["sh"] == page["sh"] and len(readme["sh"]) == 1
+    assert f"--template={DOCUMENTED_TEMPLATE_PATH}" in readme["sh"][0]
 
 
 def test_a_team_project_bakes_the_template_with_pytest_cookies(tmp_path: Path) -> None:
@@ -84,13 +92,13 @@ def test_a_team_project_bakes_the_template_with_pytest_cookies(tmp_path: Path) -
 
 
 @pytest.mark.network
-def test_the_readme_commands_run_the_team_project_as_written(tmp_path: Path) -> None:
+def test_the_documented_commands_run_the_team_project_as_written(tmp_path: Path) -> None:
     project = team_project(tmp_path)
-    install, test = readme_section_blocks()["sh"][0].strip().splitlines()
+    install, test = section_blocks("README.md")["sh"][0].strip().splitlines()
 
     installed = run(install, project)
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
-    result = run(test.replace(README_TEMPLATE_PATH, shlex.quote(str(TEMPLATE_DIR))), project)
+    result = run(test.replace(DOCUMENTED_TEMPLATE_PATH, shlex.quote(str(TEMPLATE_DIR))), project)
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "5 passed" in result.stdout, result.stdout

@@ -1,7 +1,7 @@
-"""The README's table of promises: every promise is followed by the tests that prove it, and each of them exists.
+"""The table of promises: every promise is followed by the tests that prove it, and each of them exists.
 
-The table (README.md, "What the suite proves") has a row per promise, its text in bold with its layer, then a row
-per test that fails when the promise breaks: `tests/test_x.py::test_name`.
+The table (CONTRIBUTING.md, "What the suite proves": it is for the template's maintainers) has a row per promise, its
+text in bold with its layer, then a row per test that fails when the promise breaks: `tests/test_x.py::test_name`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,17 @@ from pathlib import Path
 
 from support import TEMPLATE_DIR
 
-README = TEMPLATE_DIR / "README.md"
-SECTION = "### What the suite proves"
+GUIDE = TEMPLATE_DIR / "CONTRIBUTING.md"
+SECTION = "## What the suite proves"
 LAYERS = ("offline", "install", "example", "docker", "update")
 # `tests/test_x.py::test_name`, optionally with a parameter id: `tests/test_x.py::test_name[uv]`.
 TEST_REFERENCE = re.compile(r"`((?:[\w.-]+/)*test_\w+\.py)::(test_\w+)(?:\[[^`\]]+\])?`")
 
 
 def table() -> list[list[str]]:
-    """The cells of each body row of the table in the README's section on what the suite proves."""
-    text = README.read_text()
-    assert SECTION in text, f"README.md has no section {SECTION!r}"
+    """The cells of each body row of the table in the guide's section on what the suite proves."""
+    text = GUIDE.read_text()
+    assert SECTION in text, f"CONTRIBUTING.md has no section {SECTION!r}"
     section = text.split(SECTION, 1)[1].split("\n#", 1)[0]
     rows = [line for line in section.splitlines() if line.startswith("|")][2:]  # after the header and separator
     return [[cell.strip() for cell in row.strip().strip("|").split("|")] for row in rows]
@@ -51,7 +51,7 @@ def defined_functions(path: Path) -> frozenset[str]:
     return frozenset(node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
 
 
-def test_the_readme_has_a_table_of_promises_and_every_promise_names_its_tests() -> None:
+def test_the_guide_has_a_table_of_promises_and_every_promise_names_its_tests() -> None:
     proved_by = promises()
 
     assert proved_by, "the table of promises is empty"
@@ -69,4 +69,4 @@ def test_every_test_the_table_names_exists() -> None:
             path = TEMPLATE_DIR / file
             if not path.is_file() or name not in defined_functions(path):
                 missing.append(f"{reference}, named for {promise}")
-    assert not missing, "tests named in README.md that do not exist:\n" + "\n".join(missing)
+    assert not missing, "tests named in CONTRIBUTING.md that do not exist:\n" + "\n".join(missing)
