@@ -37,6 +37,8 @@ from tests.support import MANAGERS, PostgresGetter, PostgresServer
 # docs/bench/, so that the page's links to them resolve on the site and in the repository alike.
 PAGE = TEMPLATE_DIR / "docs" / "benchmark.md"
 PAGE_FILES_DIR = PAGE.parent / "bench"
+# The README's measured paragraph, rendered from the same results.
+README = TEMPLATE_DIR / "README.md"
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,9 @@ def write_outputs(results: dict[str, Any], options: Options, *, measured: bool) 
         texts[options.output_dir / "results.json"] = json.dumps(results, indent=2, ensure_ascii=False) + "\n"
     if options.writes_page:
         texts[PAGE] = report.splice_page(PAGE.read_text(), report.page_section(results))
+        texts[README] = report.splice_page(
+            README.read_text(), report.readme_headline(results), report.HEADLINE_START, report.HEADLINE_END
+        )
     chart = options.rendered_dir / "results.png"
     report.plot(results, chart.with_suffix(".new.png"))
     chart.with_suffix(".new.png").replace(chart)

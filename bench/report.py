@@ -19,6 +19,10 @@ from bench import stats
 
 START = "<!-- bench:start: written by `make bench` from bench/results.json; edits here are overwritten -->"
 END = "<!-- bench:end -->"
+# The README's one measured paragraph, between its own markers.
+HEADLINE_START = "<!-- bench:headline: written by `make bench` from bench/results.json -->"
+HEADLINE_END = "<!-- bench:headline:end -->"
+MANAGER_NAMES = {"poetry": "Poetry", "pip": "pip", "uv": "uv"}
 LINE_LENGTH = 120  # the Markdown linter's limit, tables included
 
 
@@ -220,22 +224,37 @@ def markdown(results: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def section_bounds(page: str) -> tuple[int, int]:
-    start, end = page.find(START), page.find(END)
+def readme_headline(results: Mapping[str, Any]) -> str:
+    """The README's measured paragraph: each manager's time to green and the share of a bare app's throughput."""
+    green = [
+        f"{cell(stats.timing(results, manager, 'green'), 's')} with {MANAGER_NAMES.get(manager, manager)}"
+        for manager in results["settings"]["managers"]
+    ]
+    bare = stats.ratios(results).get("bare-conf")
+    kept = f"; the service kept {bare.median:.2f} of a bare Flask app's throughput" if bare else ""
+    text = (
+        "Measured in the last benchmark run, from `cookiecutter` to a green `make test` with warm caches: "
+        f"{', '.join(green)}{kept}. See [Poetry, pip or uv, measured](docs/benchmark.md)."
+    )
+    return "\n".join(wrap(text)) + "\n"
+
+
+def section_bounds(page: str, start_marker: str = START, end_marker: str = END) -> tuple[int, int]:
+    start, end = page.find(start_marker), page.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"the page needs the line {START!r} and after it {END!r} around the benchmark section")
-    return start + len(START), end
+        raise ValueError(f"the page needs the line {start_marker!r} and after it {end_marker!r} around the section")
+    return start + len(start_marker), end
 
 
-def splice_page(page: str, section: str) -> str:
-    """``page`` with what lies between START and END replaced by ``section``, blank lines around it."""
-    start, end = section_bounds(page)
+def splice_page(page: str, section: str, start_marker: str = START, end_marker: str = END) -> str:
+    """``page`` with what lies between the markers replaced by ``section``, blank lines around it."""
+    start, end = section_bounds(page, start_marker, end_marker)
     return f"{page[:start]}\n\n{section.strip()}\n\n{page[end:]}"
 
 
-def section_in_page(page: str) -> str:
-    """What the page holds between START and END, as ``page_section`` returns it."""
-    start, end = section_bounds(page)
+def section_in_page(page: str, start_marker: str = START, end_marker: str = END) -> str:
+    """What the page holds between the markers, as ``page_section`` (or ``readme_headline``) returns it."""
+    start, end = section_bounds(page, start_marker, end_marker)
     return page[start:end].strip() + "\n"
 
 

@@ -43,6 +43,7 @@ def test_the_root_test_group_pins_what_the_updater_runs_with() -> None:
 
     assert set(updater) == {"cruft", "cookiecutter", "tomlkit", "packaging"}
     assert {name: test_group.get(name) for name in updater} == updater
+    assert pins_in("\n".join(pyproject["project"]["dependencies"])) == updater, "the installable updater's pins"
 
 
 def test_rendered_files_pin_each_tool_as_cookiecutter_json_says(baked: Any) -> None:

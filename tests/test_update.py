@@ -638,3 +638,72 @@ def test_a_service_past_the_newest_release_stays_where_it_is(
     assert past.returncode == 0 and "nothing to do" in past.stdout and "is past it" in past.stdout
     assert release_steps.records["update past release"] == released_template.commits["main"]
     assert release_steps.steps["check past release"].returncode == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Many services at once: a monorepo of two services generated before the template moved on, one of which collides,
+# updated with one command at its root, the command a team runs: `uvx --from <template> template-updater fleet`.
+
+
+@dataclass
+class FleetRun:
+    root: Path
+    result: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def fleet_run(
+    tmp_path_factory: pytest.TempPathFactory, moving_template: MovingTemplate, team_services: dict[str, TeamService]
+) -> FleetRun:
+    assert moving_template.after, "team_services moves the template on after generating"
+    root = tmp_path_factory.mktemp("fleet")
+    shutil.copytree(SHARED_PACKAGE_DIR, root / "libs" / "discount_calculator",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info", "dist", "build"))  # fmt: skip
+    (root / "services").mkdir()
+    for answers in (
+        {"use_discount_calculator": True, "discount_calculator_path": "../../libs/discount_calculator"},
+        {"service_name": "user_manager", "resource_name": "user"},
+    ):
+        context = json.dumps({"dependency_manager": "uv", "python_version": "3.12", **answers})
+        run_in(root / "services", str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout",
+               moving_template.before, "--extra-context", context, str(moving_template.path))  # fmt: skip
+    run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(root, "Generated from the template")
+    # The line the template changes too: user_manager's update collides.
+    replace_once(root / "services" / "user_manager" / ".gitignore", ".venv/\n", ".venv*/\n")
+    commit_all(root, "Team work on user_manager")
+    command = ["tool", "run", "--quiet", "--from", str(moving_template.path), "template-updater", "fleet"]
+    python = f"PYTHON={python_executable('3.12')}"
+    result = run_in(root, str(TOOLS_BIN / "uv"), *command, "--make", python, check=False)
+    return FleetRun(root=root, result=result)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_fleet_updates_every_service_continues_past_a_collision_and_fails_naming_it(
+    fleet_run: FleetRun, moving_template: MovingTemplate
+) -> None:
+    rows = {line.split()[0]: line for line in fleet_run.result.stdout.splitlines() if line.startswith("services/")}
+
+    assert fleet_run.result.returncode == 1, fleet_run.result.stdout + fleet_run.result.stderr
+    assert set(rows) == {"services/order_manager", "services/user_manager"}
+    assert rows["services/order_manager"].split()[1:4] == [moving_template.before[:12], moving_template.after[:12],
+                                                            "updated,"]  # fmt: skip
+    assert "needs a person" in rows["services/user_manager"] and ".gitignore" in rows["services/user_manager"]
+    assert "services/user_manager" in fleet_run.result.stderr
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_fleet_commits_each_update_and_leaves_a_collided_service_as_it_was(
+    fleet_run: FleetRun, moving_template: MovingTemplate
+) -> None:
+    services = fleet_run.root / "services"
+
+    assert git("status", "--porcelain", cwd=fleet_run.root) == ""
+    assert cruft_record(services / "order_manager")["commit"] == moving_template.after
+    assert cruft_record(services / "user_manager")["commit"] == moving_template.before
+    assert ".venv*/" in (services / "user_manager" / ".gitignore").read_text().splitlines()
+    subjects = git("log", "--format=%s", cwd=fleet_run.root).splitlines()
+    assert subjects[0].startswith("Update services/order_manager from the template")
+    assert (services / "order_manager" / "SECURITY.md").is_file()
