@@ -8,6 +8,8 @@ of the version a service moves to, and a fix to it needs no copy in every servic
 Modules
 -------
 - ``update``: update and check (releases, cruft update, collisions, re-lock, CHANGELOG entries).
+- ``pull_request``: ``make update-pr``, the update as a pull request that opens itself (the weekly workflow).
+- ``fleet``: ``template-updater fleet``, every service of a monorepo updated in one command.
 - ``merge``: the git merge driver for dependency lists, given to cruft's ``git apply -3``.
 - ``process``: running git and commands, and ``UpdateError``, the one-line error the user sees.
 """

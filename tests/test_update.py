@@ -707,3 +707,146 @@ def test_fleet_commits_each_update_and_leaves_a_collided_service_as_it_was(
     subjects = git("log", "--format=%s", cwd=fleet_run.root).splitlines()
     assert subjects[0].startswith("Update services/order_manager from the template")
     assert (services / "order_manager" / "SECURITY.md").is_file()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Update pull requests: `make update-pr`, as the template-update workflow runs it, in a fresh clone of a service
+# whose remote is a local bare repository, with a stand-in for the GitHub CLI that records what it is asked.
+
+GH_STAND_IN = '''#!/usr/bin/env python3
+"""Stands in for the GitHub CLI: records each call, with the text of a --body-file, and answers like gh."""
+import json
+import os
+import sys
+from pathlib import Path
+
+state = Path(os.environ["GH_STAND_IN_STATE"])
+args = sys.argv[1:]
+call = {"args": args, "token": os.environ.get("GH_TOKEN", "")}
+if "--body-file" in args:
+    call["body"] = Path(args[args.index("--body-file") + 1]).read_text()
+with (state / "calls.jsonl").open("a") as calls:
+    calls.write(json.dumps(call) + "\\n")
+number = state / "number"
+if args[:2] == ["pr", "list"]:
+    print(number.read_text() if number.exists() else "")
+elif args[:2] == ["pr", "create"]:
+    number.write_text("7")
+    print("https://github.com/org/service/pull/7")
+'''
+
+
+@dataclass
+class PullRequestService:
+    """A service generated before the template moved on, pushed to its remote, and the stand-in's records."""
+
+    remote: Path
+    state: Path
+    root: Path
+
+    def update_pr(self, *, token: str = "stand-in-token") -> subprocess.CompletedProcess[str]:
+        """`make update-pr` in a fresh clone of the remote, as a workflow run checks it out."""
+        clone = self.root / f"run-{len(list(self.root.glob('run-*')))}"
+        run_in(self.root, "git", "clone", "--quiet", str(self.remote), str(clone))
+        bin_dir = self.root / "bin"
+        environment = clean_environment({**IDENTITY, "GH_TOKEN": token, "GH_STAND_IN_STATE": str(self.state),
+                                         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
+        python = f"PYTHON={python_executable('3.12')}"
+        return subprocess.run(["make", "update-pr", python], cwd=clone, env=environment, capture_output=True,
+                              text=True, timeout=900, check=False)  # fmt: skip
+
+    def calls(self) -> list[dict[str, Any]]:
+        log = self.state / "calls.jsonl"
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+
+    def branch_record(self) -> dict[str, Any]:
+        text = git("show", "template-update:.cruft.json", cwd=self.remote)
+        return json.loads(text)
+
+
+def pull_request_service(root: Path, template: MovingTemplate, collide: bool) -> PullRequestService:
+    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12", "include_ci_workflow": True})
+    run_in(root, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", template.before,
+           "--extra-context", answers, str(template.path))  # fmt: skip
+    service = root / "order_manager"
+    run_in(service, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(service, "Generated from the template")
+    if collide:  # the line the template changes too
+        replace_once(service / ".gitignore", ".venv/\n", ".venv*/\n")
+        commit_all(service, "Team work")
+    remote = root / "remote.git"
+    run_in(root, "git", "init", "--quiet", "--bare", "--initial-branch", "main", str(remote))
+    run_in(service, "git", "push", "--quiet", str(remote), "main")
+    (root / "bin").mkdir()
+    (root / "bin" / "gh").write_text(GH_STAND_IN)
+    (root / "bin" / "gh").chmod(0o755)
+    (root / "state").mkdir()
+    return PullRequestService(remote=remote, state=root / "state", root=root)
+
+
+@pytest.fixture(scope="module")
+def pr_services(
+    tmp_path_factory: pytest.TempPathFactory, moving_template: MovingTemplate, team_services: dict[str, TeamService]
+) -> dict[str, PullRequestService]:
+    assert moving_template.after, "team_services moves the template on after generating"
+    return {
+        name: pull_request_service(tmp_path_factory.mktemp(f"pr-{name}"), moving_template, collide=name == "collides")
+        for name in ("clean", "collides", "no-token")
+    }
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_pr_pushes_the_update_and_opens_one_pull_request_then_refreshes_it(
+    pr_services: dict[str, PullRequestService], moving_template: MovingTemplate
+) -> None:
+    service = pr_services["clean"]
+
+    first = service.update_pr()
+    second = service.update_pr()
+
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert service.branch_record()["commit"] == moving_template.after
+    pr_calls = [call for call in service.calls() if call["args"][0] == "pr"]
+    creates = [call for call in pr_calls if call["args"][1] == "create"]
+    edits = [call for call in pr_calls if call["args"][1] == "edit"]
+    assert len(creates) == 1 and len(edits) == 1, pr_calls
+    args = creates[0]["args"]
+    assert args[args.index("--base") + 1] == "main" and args[args.index("--head") + 1] == "template-update"
+    assert "--draft" not in args
+    assert CHANGELOG_ENTRY in creates[0]["body"] and "`SECURITY.md`" in creates[0]["body"]
+    assert edits[0]["args"][2] == "7" and edits[0]["body"] == creates[0]["body"]
+    assert all(call["token"] == "stand-in-token" for call in service.calls())
+    assert "already holds this update" in second.stdout
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_pr_opens_a_colliding_update_as_a_draft_that_names_the_files(
+    pr_services: dict[str, PullRequestService],
+) -> None:
+    service = pr_services["collides"]
+
+    result = service.update_pr()
+
+    assert result.returncode == 0, result.stderr
+    [create] = [call for call in service.calls() if call["args"][:2] == ["pr", "create"]]
+    assert "--draft" in create["args"]
+    assert "needs a person" in create["args"][create["args"].index("--title") + 1]
+    assert "**Needs a person.**" in create["body"] and "- `.gitignore`" in create["body"]
+    assert "<<<<<<<" in git("show", "template-update:.gitignore", cwd=service.remote)
+
+
+@pytest.mark.install
+@pytest.mark.network
+def test_update_pr_without_a_token_says_which_secret_and_changes_nothing(
+    pr_services: dict[str, PullRequestService],
+) -> None:
+    service = pr_services["no-token"]
+
+    result = service.update_pr(token="")
+
+    assert result.returncode == 0, result.stderr
+    assert "TEMPLATE_UPDATE_TOKEN" in result.stdout and "workflows" in result.stdout
+    assert service.calls() == []
+    assert git("branch", "--list", "template-update", cwd=service.remote) == ""
