@@ -64,6 +64,12 @@ def runs_phrase(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
+def measurement_label(measurement: Mapping[str, Any]) -> str:
+    """The row's label, with the most seconds a manager may take where the measurement has targets."""
+    targets = ", ".join(f"{manager} {most:g} s" for manager, most in measurement.get("targets", []))
+    return measurement["label"] + (f" (target: {targets})" if targets else "")
+
+
 def measurement_table(results: Mapping[str, Any], *, with_range: bool) -> list[str]:
     """One row per measurement, one column per manager: medians over runs (and min-max over runs)."""
     managers = results["settings"]["managers"]
@@ -81,7 +87,7 @@ def measurement_table(results: Mapping[str, Any], *, with_range: bool) -> list[s
             )
             for manager in managers
         ]
-        lines.append(f"| {measurement['label']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {measurement_label(measurement)} | " + " | ".join(cells) + " |")
     return lines
 
 
