@@ -641,8 +641,9 @@ def test_a_service_past_the_newest_release_stays_where_it_is(
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Many services at once: a monorepo of two services generated before the template moved on, one of which collides,
-# updated with one command at its root, the command a team runs: `uvx --from <template> template-updater fleet`.
+# Many services at once: the example system's two services and a third generated before the template moved on, the
+# third colliding, updated with one command at the root, as a team runs it: `uvx --from <template> template-updater
+# fleet`.
 
 
 @dataclass
@@ -663,15 +664,16 @@ def fleet_run(
     for answers in (
         {"use_discount_calculator": True, "discount_calculator_path": "../../libs/discount_calculator"},
         {"service_name": "user_manager", "resource_name": "user"},
+        {"service_name": "inventory_manager", "resource_name": "item", "database": "sqlite"},
     ):
         context = json.dumps({"dependency_manager": "uv", "python_version": "3.12", **answers})
         run_in(root / "services", str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout",
                moving_template.before, "--extra-context", context, str(moving_template.path))  # fmt: skip
     run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(root, "Generated from the template")
-    # The line the template changes too: user_manager's update collides.
-    replace_once(root / "services" / "user_manager" / ".gitignore", ".venv/\n", ".venv*/\n")
-    commit_all(root, "Team work on user_manager")
+    # The line the template changes too: inventory_manager's update collides.
+    replace_once(root / "services" / "inventory_manager" / ".gitignore", ".venv/\n", ".venv*/\n")
+    commit_all(root, "Team work on inventory_manager")
     command = ["tool", "run", "--quiet", "--from", str(moving_template.path), "template-updater", "fleet"]
     python = f"PYTHON={python_executable('3.12')}"
     result = run_in(root, str(TOOLS_BIN / "uv"), *command, "--make", python, check=False)
@@ -686,11 +688,13 @@ def test_fleet_updates_every_service_continues_past_a_collision_and_fails_naming
     rows = {line.split()[0]: line for line in fleet_run.result.stdout.splitlines() if line.startswith("services/")}
 
     assert fleet_run.result.returncode == 1, fleet_run.result.stdout + fleet_run.result.stderr
-    assert set(rows) == {"services/order_manager", "services/user_manager"}
-    assert rows["services/order_manager"].split()[1:4] == [moving_template.before[:12], moving_template.after[:12],
-                                                            "updated,"]  # fmt: skip
-    assert "needs a person" in rows["services/user_manager"] and ".gitignore" in rows["services/user_manager"]
-    assert "services/user_manager" in fleet_run.result.stderr
+    assert set(rows) == {"services/inventory_manager", "services/order_manager", "services/user_manager"}
+    for name in ("order_manager", "user_manager"):
+        moved = [moving_template.before[:12], moving_template.after[:12], "updated,"]
+        assert rows[f"services/{name}"].split()[1:4] == moved
+    collided = rows["services/inventory_manager"]
+    assert "needs a person" in collided and ".gitignore" in collided
+    assert "1 of 3 services need a person: services/inventory_manager" in fleet_run.result.stderr
 
 
 @pytest.mark.install
@@ -701,12 +705,17 @@ def test_fleet_commits_each_update_and_leaves_a_collided_service_as_it_was(
     services = fleet_run.root / "services"
 
     assert git("status", "--porcelain", cwd=fleet_run.root) == ""
-    assert cruft_record(services / "order_manager")["commit"] == moving_template.after
-    assert cruft_record(services / "user_manager")["commit"] == moving_template.before
-    assert ".venv*/" in (services / "user_manager" / ".gitignore").read_text().splitlines()
+    for name in ("order_manager", "user_manager"):
+        assert cruft_record(services / name)["commit"] == moving_template.after
+        assert (services / name / "SECURITY.md").is_file()
+    assert cruft_record(services / "inventory_manager")["commit"] == moving_template.before
+    assert ".venv*/" in (services / "inventory_manager" / ".gitignore").read_text().splitlines()
+    assert not (services / "inventory_manager" / "SECURITY.md").exists()
     subjects = git("log", "--format=%s", cwd=fleet_run.root).splitlines()
-    assert subjects[0].startswith("Update services/order_manager from the template")
-    assert (services / "order_manager" / "SECURITY.md").is_file()
+    assert [subject.split(" from")[0] for subject in subjects[:2]] == [
+        "Update services/user_manager",
+        "Update services/order_manager",
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
