@@ -15,7 +15,6 @@ import pytest
 from support import (
     HIDDEN_VARIABLES,
     PYTHONS,
-    SHARED_PACKAGE_DIR,
     TOOLS_BIN,
     BakedService,
     Baker,
@@ -26,6 +25,7 @@ from support import (
     build_example_monorepo,
     case_id,
     clean_environment,
+    copy_shared_package,
     database_environment,
     free_port,
     install_matrix,
@@ -91,10 +91,13 @@ def baked(cookies_session: Any, postgres: PostgresGetter) -> Baker:
 
 @pytest.fixture(scope="session")
 def shared_package_dists(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The shared package built once, as a wheel and an sdist, with its standard build backend."""
+    """The shared package built once, as a wheel and an sdist, with its standard build backend, from a copy without
+    the bytecode a test run leaves: the same sources give the same files, so a package index's hashes, which Poetry
+    caches by source name, stay true from one run to the next."""
     out = tmp_path_factory.mktemp("dists")
+    source = copy_shared_package(tmp_path_factory.mktemp("shared-package-source"))
     subprocess.run(
-        [str(TOOLS_BIN / "uv"), "build", "--quiet", "--out-dir", str(out), str(SHARED_PACKAGE_DIR)],
+        [str(TOOLS_BIN / "uv"), "build", "--quiet", "--out-dir", str(out), str(source)],
         check=True,
         env=clean_environment(),
     )
