@@ -718,7 +718,9 @@ MIRRORED_REQUIREMENTS = [
 def copy_shared_package(root: Path) -> Path:
     """Put a copy of the shared package at ``root``/libs/discount_calculator, as a monorepo holds it."""
     target = root / "libs" / "discount_calculator"
-    shutil.copytree(SHARED_PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info"))
+    shutil.copytree(
+        SHARED_PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "dist", "build", "*.egg-info")
+    )
     return target
 
 
