@@ -215,7 +215,10 @@ def verdict(results: dict[str, Any]) -> int:
     found = stats.problems(results)
     for problem in found:
         log(f"FAILED: {problem}")
-    return 1 if found else 0
+    missed = stats.over_target(results)
+    for miss in missed:
+        log(f"OVER TARGET: {miss}")
+    return 1 if found or missed else 0
 
 
 def measure_and_write(options: Options) -> int:

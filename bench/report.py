@@ -181,6 +181,11 @@ def page_section(results: Mapping[str, Any]) -> str:
         ),
         "",
         *measurement_table(results, with_range=False),
+        *(
+            ["", *wrap("Over target in this run: " + "; ".join(missed) + ".")]
+            if (missed := stats.over_target(results))
+            else []
+        ),
         "",
         "![Lock, install, image build, throughput and image size by dependency manager](bench/results.png)",
         "",
@@ -225,6 +230,8 @@ def markdown(results: Mapping[str, Any]) -> str:
     found = stats.problems(results)
     if found:
         lines += ["", "## Failed", "", *(line for problem in found for line in wrap(f"- {problem}", "  "))]
+    if missed := stats.over_target(results):
+        lines += ["", "## Over target", "", *(line for miss in missed for line in wrap(f"- {miss}", "  "))]
     if results["notes"]:
         lines += ["", "## Notes", "", *(line for note in results["notes"] for line in wrap(f"- {note}", "  "))]
     return "\n".join(lines) + "\n"

@@ -105,13 +105,15 @@ def test_a_ratio_under_its_target_fails_the_run(results: dict[str, Any]) -> None
     assert stats.problems(results) == []
 
 
-def test_a_time_over_its_target_fails_the_run_and_the_table_names_the_target(results: dict[str, Any]) -> None:
+def test_a_time_over_its_target_is_reported_and_the_table_names_the_target(results: dict[str, Any]) -> None:
     lock = next(m for m in results["measurements"] if m["key"] == "lock_cold")
     lock["targets"] = [["pip", 20.0]]
-    assert stats.problems(results) == []  # pip's median lock here: 11 s
+    assert stats.over_target(results) == []  # pip's median lock here: 11 s
 
     results["timings"]["pip"]["lock_cold"] = [25.0, 27.0]
-    assert stats.problems(results) == ["pip: lock_cold took 26.0 s, over its target of 20 s"]
+    assert stats.over_target(results) == ["pip: lock_cold took 26.0 s, over its target of 20 s"]
+    assert stats.problems(results) == []  # a goal of the tooling, not a promise of the service
+    assert "## Over target\n\n- pip: lock_cold took 26.0 s, over its target of 20 s" in report.markdown(results)
     assert report.measurement_label(lock) == lock["label"] + " (target: pip 20 s)"
     assert row(report.markdown(results), report.measurement_label(lock))
 
