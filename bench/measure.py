@@ -69,7 +69,7 @@ MEASUREMENTS = (
     Measurement("image_size_mb", f"runtime image over `{BASE_IMAGE}`", "image size", "MB", "image", 1),
     Measurement(
         "update",
-        "`make update` to the template's next release, warm cache",
+        "`make update` to the next release, warm cache",
         "update\nwarm cache",
         "s",
         "local",
@@ -77,7 +77,7 @@ MEASUREMENTS = (
     ),
     Measurement(
         "green",
-        "`cookiecutter` to a green `make test` (lock, install, test), warm cache",
+        "`cookiecutter` to green `make test`, warm cache",
         "to green\nwarm cache",
         "s",
         "local",

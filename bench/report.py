@@ -64,10 +64,14 @@ def runs_phrase(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def measurement_label(measurement: Mapping[str, Any]) -> str:
-    """The row's label, with the most seconds a manager may take where the measurement has targets."""
-    targets = ", ".join(f"{manager} {most:g} s" for manager, most in measurement.get("targets", []))
-    return measurement["label"] + (f" (target: {targets})" if targets else "")
+def targets_line(results: Mapping[str, Any]) -> list[str]:
+    """The measurements' targets, the most seconds each manager may take, as a line under the table."""
+    targets = [
+        f"{measurement['key']} {', '.join(f'{manager} {most:g} s' for manager, most in measurement['targets'])}"
+        for measurement in results["measurements"]
+        if measurement.get("targets")
+    ]
+    return ["", *wrap(f"Targets (medians at most): {'; '.join(targets)}.")] if targets else []
 
 
 def measurement_table(results: Mapping[str, Any], *, with_range: bool) -> list[str]:
@@ -87,7 +91,7 @@ def measurement_table(results: Mapping[str, Any], *, with_range: bool) -> list[s
             )
             for manager in managers
         ]
-        lines.append(f"| {measurement_label(measurement)} | " + " | ".join(cells) + " |")
+        lines.append(f"| {measurement['label']} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -181,6 +185,8 @@ def page_section(results: Mapping[str, Any]) -> str:
         ),
         "",
         *measurement_table(results, with_range=False),
+        *targets_line(results),
+        *(["", *wrap("Failed in this run: " + "; ".join(failed) + ".")] if (failed := stats.problems(results)) else []),
         *(
             ["", *wrap("Over target in this run: " + "; ".join(missed) + ".")]
             if (missed := stats.over_target(results))
