@@ -140,6 +140,15 @@ def commit_all(repo: Path, message: str) -> None:
     run_in(repo, "git", "commit", "--quiet", "-m", message)
 
 
+def cruft_create(output: Path, template: Path, checkout: str, **answers: Any) -> Path:
+    """A uv service for Python 3.12 (unless ``answers`` say otherwise) generated into ``output`` by `cruft create`
+    from ``template`` at ``checkout``; returns its directory."""
+    context = {"dependency_manager": "uv", "python_version": "3.12", **answers}
+    run_in(output, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", checkout,
+           "--extra-context", json.dumps(context), str(template))  # fmt: skip
+    return output / str(context.get("service_name", "order_manager"))
+
+
 def replace_once(path: Path, old: str, new: str) -> None:
     text = path.read_text()
     assert old in text, f"{path.name} no longer has {old!r}; adapt the template's move in test_update.py"
@@ -505,10 +514,8 @@ def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path:
     assert run_in(clone, "git", "merge-base", "--is-ancestor", UPDATE_LANDED, head, check=False).returncode == 0, (
         f"{UPDATE_LANDED} is not in this clone's history: CI needs a full clone of main"
     )
-    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12"})
-    run_in(tmp_path, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", UPDATE_LANDED,
-           "--extra-context", answers, str(clone))  # fmt: skip
-    service = TeamService(path=tmp_path / "order_manager", repo=tmp_path / "order_manager", manager="uv", shared=False)
+    generated = cruft_create(tmp_path, clone, UPDATE_LANDED)
+    service = TeamService(path=generated, repo=generated, manager="uv", shared=False)
     run_in(service.repo, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(service.repo, "Generated from the template")
     service.install()
@@ -575,10 +582,7 @@ class ReleaseSteps:
 @pytest.fixture(scope="module")
 def release_steps(tmp_path_factory: pytest.TempPathFactory, released_template: ReleasedTemplate) -> ReleaseSteps:
     root = tmp_path_factory.mktemp("released")
-    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12"})
-    run_in(root, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", "v1.0.0",
-           "--extra-context", answers, str(released_template.path))  # fmt: skip
-    generated = root / "order_manager"
+    generated = cruft_create(root, released_template.path, "v1.0.0")
     run_in(generated, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(generated, "Generated from the template")
     # The steps run in a fresh clone of the service, before any `make install`.
@@ -666,9 +670,7 @@ def fleet_run(
         {"service_name": "user_manager", "resource_name": "user"},
         {"service_name": "inventory_manager", "resource_name": "item", "database": "sqlite"},
     ):
-        context = json.dumps({"dependency_manager": "uv", "python_version": "3.12", **answers})
-        run_in(root / "services", str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout",
-               moving_template.before, "--extra-context", context, str(moving_template.path))  # fmt: skip
+        cruft_create(root / "services", moving_template.path, moving_template.before, **answers)
     run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(root, "Generated from the template")
     # The line the template changes too: inventory_manager's update collides.
@@ -774,10 +776,7 @@ class PullRequestService:
 
 
 def pull_request_service(root: Path, template: MovingTemplate, collide: bool) -> PullRequestService:
-    answers = json.dumps({"dependency_manager": "uv", "python_version": "3.12", "include_ci_workflow": True})
-    run_in(root, str(TOOLS_BIN / "cruft"), "create", "--no-input", "--checkout", template.before,
-           "--extra-context", answers, str(template.path))  # fmt: skip
-    service = root / "order_manager"
+    service = cruft_create(root, template.path, template.before, include_ci_workflow=True)
     run_in(service, "git", "init", "--quiet", "--initial-branch", "main")
     commit_all(service, "Generated from the template")
     if collide:  # the line the template changes too
