@@ -28,10 +28,12 @@ from bench.system import (
     log,
     machine_facts,
     progress,
-    python_executable,
     tool_versions,
 )
-from tests.support import MANAGERS, PostgresGetter, PostgresServer
+from kit.postgres import PostgresGetter, PostgresServer
+from kit.processes import CommandFailed, python_executable
+from kit.serving import otlp_receiver
+from kit.template import MANAGERS
 
 # The benchmark page of the documentation site. The committed run's results.md and chart go beside it, into
 # docs/bench/, so that the page's links to them resolve on the site and in the repository alike.
@@ -152,8 +154,8 @@ def benchmark(
             progress(last, name, "runtime image", f"{size:.1f} MB")
         images.remove_all()
     with ExitStack() as stack:
-        receiver = stack.enter_context(servers.otlp_receiver())
-        running = servers.start_servers(stack, services, variants, workdir, receiver.endpoint)
+        receiver = stack.enter_context(otlp_receiver())
+        running = servers.start_servers(stack, services, variants, workdir, receiver.url)
         throughput = measure_throughput(running, options.wrk, rounds=options.runs)
         throughput["worker_memory_mb"] = {server.key: worker_memory_mb(server) for server in running}
         throughput["slow_clients"] = measure_slow_clients(running)
@@ -234,7 +236,7 @@ def measure_and_write(options: Options) -> int:
     try:
         server.start()
         results = benchmark(options, workdir, images, lambda: server)
-    except (BenchError, subprocess.SubprocessError) as error:
+    except (BenchError, CommandFailed, subprocess.SubprocessError) as error:
         log(f"\nbenchmark failed: {error}")
         return 1
     finally:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.servers import GENERATED, Server, check_order
 from bench.system import BENCH_DIR, log, progress
-from tests.support import slow_clients, steady_client
+from kit.serving import slow_clients, steady_client
 
 WRK_SCRIPT = BENCH_DIR / "post_order.lua"
 

@@ -24,17 +24,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.system import TEMPLATE_DIR, progress, run, timed
-from tests.support import (
-    EXAMPLE_PACKAGE_PATH,
-    EXAMPLE_PYTHON,
-    LOCK_FILES,
-    PostgresGetter,
-    bake,
-    build_example_monorepo,
-    copy_shared_package,
-    database_environment,
-)
-from tests.support import TEMPLATE_DIR as EXPORTED_TEMPLATE  # the checkout's files without its .venv
+from kit.answers import bake
+from kit.example import EXAMPLE_PACKAGE_PATH, EXAMPLE_PYTHON, build_example_monorepo, copy_shared_package
+from kit.postgres import PostgresGetter, database_environment
+from kit.template import LOCK_FILES
+from kit.template import TEMPLATE_DIR as EXPORTED_TEMPLATE
 
 PYTHON_VERSION = EXAMPLE_PYTHON
 BASE_IMAGE = f"python:{PYTHON_VERSION}-slim"

@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from bench.measure import SERVICE, Service
 from bench.stats import GENERATED
 from bench.system import BENCH_DIR, BenchError, clean_environment, run
-from tests.support import free_port, http_server_thread, process_group, wait_until_answers
+from kit.serving import free_port, running
 
 REFERENCE = "reference"
 ENV_PREFIX = SERVICE.upper() + "_"
@@ -269,16 +267,15 @@ def describe_settings(settings: Mapping[str, Any]) -> str:
 @contextmanager
 def serving(spec: ServerSpec, place: Place, log_path: Path) -> Iterator[Server]:
     """Start a server in its own process group; yield once it answers HTTP; stop that group by PID."""
-    command = spec.command(place)
     env = clean_environment(spec.env(place))
-    with log_path.open("wb") as log_file, process_group(command, place.service.path, env, log_file) as process:
-        base_url = f"http://127.0.0.1:{place.port}"
+    with ExitStack() as stack:
         try:
             # The bare app has no /healthz: any HTTP answer, a 404 included, means it is up.
-            wait_until_answers(base_url + "/healthz", process)
+            process = stack.enter_context(running(spec.command(place), place.service.path, env, log_path, place.port))
         except RuntimeError as error:
             raise BenchError(f"{spec.key}: {error} (its output: {log_path})") from None
-        yield Server(spec=spec, manager=place.service.manager, url=f"{base_url}/api/order", pid=process.pid)
+        yield Server(spec=spec, manager=place.service.manager, url=f"http://127.0.0.1:{place.port}/api/order",
+                     pid=process.pid)  # fmt: skip
 
 
 def start_servers(
@@ -301,39 +298,6 @@ def start_servers(
             log_path = logs / f"{spec.key}-{service.manager}.log"
             servers.append(stack.enter_context(serving(spec, place, log_path)))
     return servers
-
-
-@dataclass
-class Receiver:
-    """The benchmark's OTLP/HTTP receiver: where it listens, and how many exports it took."""
-
-    endpoint: str = ""
-    exports: int = 0
-
-
-@contextmanager
-def otlp_receiver() -> Iterator[Receiver]:
-    """An OTLP/HTTP receiver on 127.0.0.1 for the traced rows, served from a thread of this process: it counts each
-    export and answers 200 with an empty (valid) protobuf response."""
-    receiver = Receiver()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with lock:
-                receiver.exports += 1
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:  # the signature of the method it replaces: no log
-            pass
-
-    with http_server_thread(Handler) as server:
-        receiver.endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-        yield receiver
 
 
 def check_order(server: Server) -> None:

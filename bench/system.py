@@ -7,18 +7,17 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.support import clean_environment as user_environment
-from tests.support import find_python
+from kit.processes import clean_environment as user_environment
+from kit.processes import run as kit_run
+from kit.template import TOOLS_BIN
 
 BENCH_DIR = Path(__file__).resolve().parent
 TEMPLATE_DIR = BENCH_DIR.parent
-TOOLS_BIN = Path(sys.executable).parent  # cookiecutter, poetry and uv of the template's .venv
 COMMAND_TIMEOUT = 900
 
 
@@ -35,7 +34,7 @@ def progress(who: str, when: str, what: str, figure: str) -> None:
 
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of a user's shell (tests.support.clean_environment), with the template's tools on PATH."""
+    """The environment of a user's shell (kit.processes.clean_environment), with the template's tools on PATH."""
     environment = user_environment()
     environment["PATH"] = f"{TOOLS_BIN}{os.pathsep}{environment.get('PATH', '')}"
     environment.update(extra or {})
@@ -43,33 +42,14 @@ def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
 
 
 def run(command: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> str:
-    """Run ``command``; return its output (stdout and stderr together); raise BenchError when it fails."""
-    result = subprocess.run(
-        list(command),
-        cwd=cwd,
-        env=clean_environment(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        timeout=COMMAND_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"`{' '.join(command)}` failed in {cwd} ({result.returncode}):\n{result.stdout[-4000:]}")
-    return result.stdout
+    """Run ``command`` as a user runs it; return its output (stdout and stderr together); CommandFailed if it fails."""
+    return kit_run(command, cwd, clean_environment(env), timeout=COMMAND_TIMEOUT, merged=True)
 
 
 def timed(command: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None) -> tuple[float, str]:
     start = time.perf_counter()
     output = run(command, cwd, env)
     return time.perf_counter() - start, output
-
-
-def python_executable(version: str) -> str:
-    found = find_python(version)
-    if found is None:
-        raise BenchError(f"no working python{version} found (on PATH or under ~/.pyenv)")
-    return found
 
 
 def first_line(command: Sequence[str]) -> str:

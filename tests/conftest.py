@@ -1,4 +1,4 @@
-"""Fixtures only: the suite's shared, expensive things, each made once. Helpers live in support.py."""
+"""Fixtures only: the suite's shared, expensive things, each made once. Helpers live in the kit (kit/)."""
 
 from __future__ import annotations
 
@@ -12,28 +12,12 @@ from typing import Any
 
 import pytest
 
-from support import (
-    HIDDEN_VARIABLES,
-    PYTHONS,
-    TOOLS_BIN,
-    BakedService,
-    Baker,
-    ExampleMonorepo,
-    PostgresGetter,
-    PostgresServer,
-    bake_with_cookies,
-    build_example_monorepo,
-    case_id,
-    clean_environment,
-    copy_shared_package,
-    database_environment,
-    free_port,
-    install_matrix,
-    link_interpreters,
-    mirror_index_packages,
-    process_group,
-    wait_until_answers,
-)
+from kit.answers import BakedService, Baker, bake_with_cookies, case_id, install_matrix
+from kit.example import ExampleMonorepo, build_example_monorepo, copy_shared_package, mirror_index_packages
+from kit.postgres import PostgresGetter, PostgresServer, database_environment
+from kit.processes import HIDDEN_VARIABLES, clean_environment, link_interpreters, process_group
+from kit.serving import free_port, wait_until_answers
+from kit.template import PYTHONS, TOOLS_BIN
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,7 +57,7 @@ def baked(cookies_session: Any, postgres: PostgresGetter) -> Baker:
     pytest-cookies' session-wide ``cookies_session``.
 
     Bakes skip the lock unless a test asks for it (``_lock_dependencies=True``): rendering checks need no index. A
-    service with a database gets one (support.database_environment).
+    service with a database gets one (kit.postgres.database_environment).
     """
     cache: dict[tuple[tuple[str, str], ...], BakedService] = {}
 
@@ -126,8 +110,8 @@ def private_index(tmp_path_factory: pytest.TempPathFactory, shared_package_dists
 
 @pytest.fixture(scope="session")
 def example_monorepo(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresGetter) -> ExampleMonorepo:
-    """``example_monorepo(manager)``: the example system for one dependency manager (support.build_example_monorepo),
-    generated and locked once per session."""
+    """``example_monorepo(manager)``: the example system for one dependency manager
+    (kit.example.build_example_monorepo), generated and locked once per session."""
     cache: dict[str, dict[str, BakedService]] = {}
 
     def get(manager: str) -> dict[str, BakedService]:

@@ -52,7 +52,7 @@ from cookiecutter.utils import create_env_with_context
 from hypothesis import HealthCheck, Phase, currently_in_test_context, event, given, reject, settings
 from hypothesis import strategies as st
 
-from support import TEMPLATE_DIR
+from kit.template import TEMPLATE_DIR
 
 FREE_TEXT_ANSWERS = (
     "service_name",

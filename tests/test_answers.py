@@ -10,7 +10,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from support import TEMPLATE_DIR, TOOLS_BIN
+from kit.template import TEMPLATE_DIR, TOOLS_BIN
 
 REFUSALS = [
     # (answer, value, words the first line of output must contain)

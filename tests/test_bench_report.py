@@ -17,7 +17,7 @@ import pytest
 
 from bench import cli, measure, report, servers, stats
 from bench.load import parse_wrk
-from support import MANAGERS
+from kit.template import MANAGERS
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent
 FIXTURE = Path(__file__).resolve().parent / "data" / "bench_results.json"

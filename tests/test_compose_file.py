@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import yaml
 
-from support import TEMPLATE_DIR, schema_errors
+from kit.checks import schema_errors
+from kit.template import TEMPLATE_DIR
 
 COMPOSE_FILE = TEMPLATE_DIR / "examples" / "docker-compose.yml"
 SERVICES = ("order_manager", "user_manager")

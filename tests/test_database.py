@@ -19,17 +19,12 @@ from typing import Any
 
 import pytest
 
-from support import (
-    EXAMPLE_PYTHON,
-    MANAGERS,
-    BakedService,
-    Baker,
-    PostgresServer,
-    clean_environment,
-    free_port,
-    http,
-    serving,
-)
+from kit.answers import BakedService, Baker
+from kit.example import EXAMPLE_PYTHON
+from kit.postgres import PostgresServer
+from kit.processes import clean_environment
+from kit.serving import free_port, http, serving, stored_records
+from kit.template import MANAGERS
 
 pytestmark = [pytest.mark.install, pytest.mark.network]
 
@@ -72,16 +67,6 @@ def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempo
     stored.make("migrate")
 
     assert "0001 (head)" in current
-
-
-def all_records(base_url: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    page: str | None = f"/api/{RESOURCE}?limit=100"
-    while page is not None:
-        body = http("GET", base_url + page).json()
-        items += body["items"]
-        page = body["next"]
-    return items
 
 
 def status_of(method: str, url: str) -> int:
@@ -180,7 +165,7 @@ def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_
                 for future in futures:
                     future.result()
             resumed = [create(url, f"after the restart {index}")[0] for index in range(5)]
-            records = all_records(url)
+            records = stored_records(url, RESOURCE)
     finally:
         service.environment = original
 
@@ -209,7 +194,7 @@ def test_three_workers_write_to_sqlite_at_once_without_a_lock_error(baked: Baker
     with serving(service, settings={"WORKERS": "3"}) as url:
         with ThreadPoolExecutor(CLIENTS) as pool:
             statuses = Counter(status for status, _ in pool.map(lambda n: create(url, f"sqlite {n}"), range(CREATES)))
-        records = all_records(url)
+        records = stored_records(url, RESOURCE)
 
     assert statuses == Counter({201: CREATES})
     assert sorted(record["name"] for record in records) == sorted(f"sqlite {n}" for n in range(CREATES))

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from support import PYTHONS, TEMPLATE_DIR, TOOLS_BIN, BakedService, clean_environment, find_python, real_interpreter
+from kit.answers import BakedService
+from kit.processes import clean_environment, find_python, real_interpreter
+from kit.template import PYTHONS, TEMPLATE_DIR, TOOLS_BIN
 
 NEWEST_OFFERED = PYTHONS[0]
 

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from support import MANAGERS, TEMPLATE_DIR, TOOLS_BIN, BakedService, schema_errors
+from kit.answers import BakedService
+from kit.checks import schema_errors
+from kit.template import MANAGERS, TEMPLATE_DIR, TOOLS_BIN
 
 CHECKOV = "checkov==3.3.30"
 MONOREPO_PATH = "../../libs/discount_calculator"

@@ -19,19 +19,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from support import (
-    EXAMPLE_PYTHON,
-    MANAGERS,
-    TEMPLATE_DIR,
-    BakedService,
-    Baker,
-    ExampleMonorepo,
-    clean_environment,
-    free_port,
-    http,
-    request_counts,
-    wait_until_answers,
-)
+from kit.answers import BakedService, Baker
+from kit.example import EXAMPLE_PYTHON, ExampleMonorepo
+from kit.processes import clean_environment
+from kit.serving import free_port, http, request_counts, wait_until_answers
+from kit.template import MANAGERS, TEMPLATE_DIR
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]
 

@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt
 
-from support import MANAGERS, TEMPLATE_DIR, TOOLS_BIN, BakedService, clean_environment
+from kit.answers import BakedService
+from kit.processes import clean_environment
+from kit.template import MANAGERS, TEMPLATE_DIR, TOOLS_BIN
 
 MONOREPO_PATH = "../../libs/discount_calculator"
 PRIVATE_INDEX = "https://pypi.example.com/simple/"

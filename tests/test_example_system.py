@@ -18,19 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from support import (
-    INDEX_PYTHON,
-    LOCK_FILES,
-    MANAGERS,
-    SHARED_PACKAGE_DIR,
-    BakedService,
-    ExampleMonorepo,
-    bake,
-    bom_packages,
-    http,
-    locked_runtime_packages,
-    serving,
-)
+from kit.answers import BakedService, bake
+from kit.checks import bom_packages, locked_runtime_packages
+from kit.example import INDEX_PYTHON, ExampleMonorepo
+from kit.serving import http, serving, stored_records
+from kit.template import LOCK_FILES, MANAGERS, SHARED_PACKAGE_DIR
 
 pytestmark = [pytest.mark.install, pytest.mark.example, pytest.mark.network]
 SHARED_PACKAGE_VERSION = tomllib.loads((SHARED_PACKAGE_DIR / "pyproject.toml").read_text())["project"]["version"]
@@ -123,22 +115,11 @@ def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, Bak
     assert user.run(".venv/bin/python", "-c", probe).strip() == "True"
 
 
-def stored(base_url: str, resource: str) -> list[dict[str, object]]:
-    """Every record the service has stored, read back page by page."""
-    items: list[dict[str, object]] = []
-    page: str | None = f"/api/{resource}?limit=100"
-    while page is not None:
-        body = http("GET", base_url + page).json()
-        items += body["items"]
-        page = body["next"]
-    return items
-
-
 def test_orders_read_back_from_the_database_show_every_discount_from_0_to_20(order_url: str) -> None:
-    before = len(stored(order_url, "order"))
+    before = len(stored_records(order_url, "order"))
     discounts = [place_order(order_url) for _ in range(ORDERS)]
 
-    read_back = [item["discount"] for item in stored(order_url, "order")[before:]]
+    read_back = [item["discount"] for item in stored_records(order_url, "order")[before:]]
     assert read_back == discounts
     missing = sorted(set(range(21)) - set(read_back))
     assert not missing, f"discounts never given in {ORDERS} orders: {missing}"

@@ -16,9 +16,7 @@ import pytest
 import yaml
 from cookiecutter.exceptions import FailedHookException
 
-from support import (
-    PROJECT_TEMPLATE,
-    TOOLS_BIN,
+from kit.answers import (
     BakedService,
     answer_combinations,
     answer_values,
@@ -27,6 +25,7 @@ from support import (
     case_id,
     refusal,
 )
+from kit.template import PROJECT_TEMPLATE, TOOLS_BIN
 
 RENDERED, REFUSED = answer_combinations()
 FILES_ONLY_FOR_MANAGER = {

@@ -1,4 +1,4 @@
-"""The suite's own helpers (tests/support.py), against real sockets on 127.0.0.1."""
+"""The kit's own helpers (kit/), against real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from contextlib import contextmanager, suppress
 
 import pytest
 
-from support import wait_until_answers
+from kit.serving import wait_until_answers
 
 SLOW_ANSWER_SECONDS = 2.5  # longer than the helper's first tries, well within its budget
 

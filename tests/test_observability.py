@@ -20,31 +20,16 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
 
-from support import (
-    LOCK_FILES,
-    BakedService,
-    Baker,
-    case_id,
-    clean_environment,
-    free_port,
-    http,
-    http_server_thread,
-    install_matrix,
-    process_group,
-    request_counts,
-    wait_until_answers,
-)
+from kit.answers import BakedService, Baker, case_id, install_matrix
+from kit.processes import clean_environment, process_group
+from kit.serving import OtlpReceiver, free_port, http, otlp_receiver, request_counts, running, wait_until_answers
+from kit.template import LOCK_FILES
 
 # The same bakes (and so the same installs) as test_services.py.
 MATRIX = install_matrix()
@@ -121,13 +106,8 @@ def serve(service: BakedService, directory: Path, **settings: str) -> Iterator[S
         f"{prefix}_METRICS_DIR": str(metrics_dir),
     }
     log = directory / f"serve-{port}.log"
-    with (
-        log.open("wb") as output,
-        process_group(["make", "serve"], service.path, clean_environment({**env, **settings}), output) as process,
-    ):
-        url = f"http://127.0.0.1:{port}"
-        wait_until_answers(url + "/healthz", process)
-        served = Served(service, url, process, log, metrics_dir)
+    with running(["make", "serve"], service.path, clean_environment({**env, **settings}), log, port) as process:
+        served = Served(service, f"http://127.0.0.1:{port}", process, log, metrics_dir)
         deadline = time.monotonic() + 30
         while len(served.workers()) < WORKERS and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -302,60 +282,10 @@ def test_the_lock_holds_no_opentelemetry_unless_chosen(installed: BakedService) 
 # --- OpenTelemetry ----------------------------------------------------------------------------------------------
 
 
-@dataclass
-class OtlpReceiver:
-    """A real OTLP/HTTP receiver on 127.0.0.1: decodes each ExportTraceServiceRequest and keeps its spans."""
-
-    url: str
-    spans: list[dict[str, str]] = field(default_factory=list)
-
-    def wait_for_span(self, trace_id: str, timeout: float = 30) -> dict[str, str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for span in list(self.spans):
-                if span["trace_id"] == trace_id:
-                    return span
-            time.sleep(0.1)
-        raise AssertionError(f"no span of trace {trace_id} arrived within {timeout} s; got {self.spans}")
-
-
 @pytest.fixture
-def otlp_receiver() -> Iterator[OtlpReceiver]:
-    receiver = OtlpReceiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            request = ExportTraceServiceRequest()
-            request.ParseFromString(body)
-            for resource_spans in request.resource_spans:
-                attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope_spans in resource_spans.scope_spans:
-                    for span in scope_spans.spans:
-                        receiver.spans.append(
-                            {
-                                "path": self.path,
-                                "content_type": self.headers["Content-Type"],
-                                "service": attributes.get("service.name", ""),
-                                "name": span.name,
-                                "trace_id": span.trace_id.hex(),
-                                "span_id": span.span_id.hex(),
-                                "parent_span_id": span.parent_span_id.hex(),
-                            }
-                        )
-            reply = ExportTraceServiceResponse().SerializeToString()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/x-protobuf")
-            self.send_header("Content-Length", str(len(reply)))
-            self.end_headers()
-            self.wfile.write(reply)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    with http_server_thread(Handler) as server:
-        receiver.url = f"http://127.0.0.1:{server.server_address[1]}"
-        yield receiver
+def receiver() -> Iterator[OtlpReceiver]:
+    with otlp_receiver() as listening:
+        yield listening
 
 
 @pytest.fixture(scope="module", params=MATRIX, ids=case_id)
@@ -368,16 +298,16 @@ def traced(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
 @pytest.mark.install
 @pytest.mark.network
 def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receiver(
-    traced: BakedService, otlp_receiver: OtlpReceiver, tmp_path: Path
+    traced: BakedService, receiver: OtlpReceiver, tmp_path: Path
 ) -> None:
     trace_id, parent_id = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     with serve(traced, tmp_path, **otel) as served:
         response = http(
             "POST", served.url + "/api/order", *JSON_BODY, headers={"traceparent": f"00-{trace_id}-{parent_id}-01"}
         )
         assert response.status == 201
-        span = otlp_receiver.wait_for_span(trace_id)
+        span = receiver.wait_for_span(trace_id)
         logged = served.wait_for_log(lambda entry: entry.get("trace_id") == trace_id)
 
     assert span["parent_span_id"] == parent_id

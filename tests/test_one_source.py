@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from support import MANAGERS, PROJECT_TEMPLATE, TEMPLATE_CONTEXT, TEMPLATE_DIR
+from kit.template import MANAGERS, PROJECT_TEMPLATE, TEMPLATE_CONTEXT, TEMPLATE_DIR
 
 TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
 # A requirement with an exact version, as `name==version`.

@@ -11,7 +11,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from support import TEMPLATE_DIR
+from kit.template import TEMPLATE_DIR
 
 GUIDE = TEMPLATE_DIR / "CONTRIBUTING.md"
 SECTION = "## What the suite proves"

@@ -20,19 +20,10 @@ from typing import Any
 import pytest
 from test_docker import docker
 
-from support import (
-    LOCK_FILES,
-    PYTHON_PROOFS,
-    PYTHONS,
-    TEMPLATE_CONTEXT,
-    TOOLS_BIN,
-    BakedService,
-    bake_with_cookies,
-    find_python,
-    free_port,
-    http,
-    wait_until_answers,
-)
+from kit.answers import PYTHON_PROOFS, BakedService, bake_with_cookies
+from kit.processes import find_python
+from kit.serving import free_port, http, wait_until_answers
+from kit.template import LOCK_FILES, PYTHONS, TEMPLATE_CONTEXT, TOOLS_BIN
 
 SUITE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -105,7 +96,7 @@ def test_without_uv_or_its_python_the_pip_lock_is_left_to_make_lock_and_says_why
 
 
 # --- every offered version: lock, install, the service's own test and lint; then its image ----------------------
-# Which manager proves which version (PYTHON_PROOFS) is decided in support.py: all three on the default, one on
+# Which manager proves which version (PYTHON_PROOFS) is decided in kit/answers.py: all three on the default, one on
 # every other version. Where this machine has an interpreter, test_services.py runs the verbs on the host; here,
 # the versions it has none of run inside a container of their python:X-slim image.
 CONTAINER_PROOFS = [(manager, version) for manager, version in PYTHON_PROOFS if not find_python(version)]

@@ -22,17 +22,10 @@ from typing import Any
 
 import pytest
 
-from support import (
-    TOOLS_BIN,
-    BakedService,
-    clean_environment,
-    free_port,
-    http,
-    serving,
-    slow_clients,
-    steady_client,
-    wait_until_answers,
-)
+from kit.answers import BakedService
+from kit.processes import clean_environment
+from kit.serving import free_port, http, serving, slow_clients, steady_client, wait_until_answers
+from kit.template import TOOLS_BIN
 
 pytestmark = [pytest.mark.install, pytest.mark.network]
 

@@ -12,24 +12,15 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from openapi_spec_validator import validate as validate_openapi
 
-from support import (
-    LOCK_FILES,
-    MAX_CONTENT_LENGTH,
-    BakedService,
-    Baker,
-    bake_with_cookies,
-    bom_packages,
-    case_id,
-    http,
-    install_matrix,
-    locked_runtime_packages,
-    serving,
-)
+from kit.answers import BakedService, Baker, bake_with_cookies, case_id, install_matrix
+from kit.checks import bom_packages, locked_runtime_packages
+from kit.serving import MAX_CONTENT_LENGTH, http, serving
+from kit.template import LOCK_FILES
 
 pytestmark = [pytest.mark.install, pytest.mark.network]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-# Every manager and every Python version at least once (support.install_matrix, from cookiecutter.json).
+# Every manager and every Python version at least once (kit.answers.install_matrix, from cookiecutter.json).
 MATRIX = install_matrix()
 PIP = next(answers for answers in MATRIX if answers["dependency_manager"] == "pip")
 UV = next(answers for answers in MATRIX if answers["dependency_manager"] == "uv")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from support import TEMPLATE_DIR, TOOLS_BIN, clean_environment
+from kit.processes import clean_environment
+from kit.template import TEMPLATE_DIR, TOOLS_BIN
 
 SECTION = "Test the template, or your fork of it, with pytest-cookies"
 PAGE = "docs/testing.md"

@@ -18,17 +18,9 @@ from typing import Any
 
 import pytest
 
-from support import (
-    LOCK_FILES,
-    MANAGERS,
-    PROJECT_TEMPLATE,
-    SHARED_PACKAGE_DIR,
-    TEMPLATE_DIR,
-    TOOLS_BIN,
-    BakedService,
-    clean_environment,
-    python_executable,
-)
+from kit.answers import BakedService
+from kit.processes import clean_environment, python_executable
+from kit.template import LOCK_FILES, MANAGERS, PROJECT_TEMPLATE, SHARED_PACKAGE_DIR, TEMPLATE_DIR, TOOLS_BIN
 
 pytestmark = pytest.mark.update
 

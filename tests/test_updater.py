@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from support import clean_environment
+from kit.processes import clean_environment
 from template_updater.merge import merge_dependencies
 from template_updater.update import releases, releases_between
 

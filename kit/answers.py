@@ -1,0 +1,204 @@
+"""Answers and baking: the answers the suite bakes with (all pairs, refusals, the install matrix), and the services it
+bakes through pytest-cookies or cookiecutter's API (``BakedService``, which runs a service's own commands)."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kit.processes import clean_environment, find_python, python_executable, run
+from kit.template import DEFAULT_PYTHON, MANAGERS, PYTHONS, TEMPLATE_CONTEXT, TEMPLATE_DIR
+
+# Text answers change the output too: each takes its default and this other value in the pairwise set. The path
+# and the index are the two ways to the shared package; the others change names, routes and metadata.
+OTHER_TEXT_ANSWERS: dict[str, str] = {
+    "service_name": "user_manager",
+    "resource_name": "line_item",
+    "description": 'Keeps "orders" & returns',
+    "author_name": "Zoë O'Brien",
+    "author_email": "shop-team@example.org",
+    "port": "9090",
+    "discount_calculator_path": "../../libs/discount_calculator",
+    "package_index_url": "http://127.0.0.1:8080/simple/",
+}
+
+
+def answer_values() -> dict[str, list[Any]]:
+    """Every prompted answer with the values the combinations take: each choice, both booleans, and for text
+    its default and one other value. Read from cookiecutter.json, so a new choice is covered without an edit."""
+    values: dict[str, list[Any]] = {}
+    for key, default in TEMPLATE_CONTEXT.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(default, list):
+            values[key] = list(default)
+        elif isinstance(default, bool):
+            values[key] = [default, not default]
+        else:
+            values[key] = [default, OTHER_TEXT_ANSWERS[key]]
+    return values
+
+
+# The answers refusal() reads.
+REFUSAL_READS = ("use_discount_calculator", "discount_calculator_path", "package_index_url")
+
+
+def refusal(answers: Mapping[str, Any]) -> str | None:
+    """The start of the ERROR line the pre-gen hook answers these (otherwise valid) answers with, or None.
+
+    The one combination of valid answers the template cannot render: the shared package with neither a path in
+    the monorepo nor a private index (PyPI does not host it).
+    """
+    use, path, index = (answers[key] for key in REFUSAL_READS)
+    if use and not path and not index:
+        return "ERROR: discount_calculator_path is blank and package_index_url is PyPI"
+    return None
+
+
+def answer_combinations() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """All-pairs combinations of ``answer_values()``: (those that render, those the hook must refuse).
+
+    Every pair of values of any two answers appears in at least one combination that renders (allpairspy, with
+    ``refusal()`` as its filter). The refused combinations are derived from ``refusal()`` too: for each setting of
+    the answers it reads that it refuses, an all-pairs set of the other answers. Each combination holds the
+    answers that differ from the defaults (the rest come from cookiecutter.json), so ``resource_name`` keeps its
+    default as cookiecutter derives it.
+    """
+    from allpairspy import AllPairs  # imported here: the benchmark imports this module without it
+
+    values = answer_values()
+    keys = list(values)
+    defaults = {key: options[0] for key, options in values.items()}
+    decided_after = max(keys.index(key) for key in REFUSAL_READS)
+
+    def renders(row: list[Any]) -> bool:
+        # allpairspy grows each row one answer at a time; judge it once the answers refusal() reads are in.
+        if len(row) <= decided_after:
+            return True
+        return refusal(dict(zip(keys, row, strict=False))) is None
+
+    def given(answers: Mapping[str, Any]) -> dict[str, Any]:
+        return {key: answers[key] for key in keys if answers[key] != defaults[key]}
+
+    rendered = [
+        given(dict(zip(keys, row, strict=True))) for row in AllPairs(list(values.values()), filter_func=renders)
+    ]
+    others = [key for key in keys if key not in REFUSAL_READS]
+    refused = []
+    for setting in itertools.product(*(values[key] for key in REFUSAL_READS)):
+        fixed = dict(zip(REFUSAL_READS, setting, strict=True))
+        if refusal(fixed) is not None:
+            for row in AllPairs([values[key] for key in others]):
+                refused.append(given({**dict(zip(others, row, strict=True)), **fixed}))
+    return rendered, refused
+
+
+def answers_with_defaults(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The full set of answers a bake with ``answers`` uses: cookiecutter.json's defaults, then ``answers``."""
+    merged = {key: value[0] if isinstance(value, list) else value for key, value in TEMPLATE_CONTEXT.items()}
+    merged = {key: value for key, value in merged.items() if not key.startswith("_")}
+    merged.update(answers)
+    if "resource_name" not in answers:
+        merged["resource_name"] = str(merged["service_name"]).split("_")[0]
+    return merged
+
+
+def case_id(answers: Mapping[str, Any]) -> str:
+    """A test id that reads as the answers given: ``dependency_manager=pip,python_version=3.11``, or ``defaults``."""
+    return ",".join(f"{key}={value}" for key, value in answers.items()) or "defaults"
+
+
+def install_matrix() -> list[dict[str, str]]:
+    """The services the install layer locks, installs and serves on this machine: the pairs of ``PYTHON_PROOFS``
+    whose Python it has (every manager appears; test_pythons.py runs the other pairs in containers)."""
+    return [{"dependency_manager": manager, "python_version": version} for manager, version in proofs_on_this_machine()]
+
+
+@dataclass
+class BakedService:
+    """A service generated from the template, with helpers to run its own commands inside it."""
+
+    path: Path
+    answers: dict[str, Any]
+    installed: bool = field(default=False)
+    # Variables every command of the service gets: for a service with a database, where its data and its tests go.
+    environment: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.answers["service_name"])
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper()
+
+    def run(self, *command: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
+        return run(command, self.path, clean_environment({**self.environment, **(env or {})}), timeout=timeout)
+
+    def make(self, *targets: str, **variables: str) -> str:
+        return self.run("make", *targets, *(f"{key}={value}" for key, value in variables.items()))
+
+    def install(self) -> None:
+        """``make install`` once per baked service, with the interpreter of its Python version."""
+        if not self.installed:
+            self.make("install", PYTHON=python_executable(str(self.answers["python_version"])))
+            self.installed = True
+
+    def files(self) -> list[Path]:
+        return sorted(p for p in self.path.rglob("*") if ".venv" not in p.parts and p.is_file())
+
+
+# What the ``baked`` fixture (conftest.py) gives a test.
+Baker = Callable[..., "BakedService"]
+
+
+def explicit_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """``answers`` with ``python_version`` given: the template's default depends on the machine's Pythons (its
+    pre_prompt hook), so the suite names the version it bakes, the newest offered unless a test says otherwise."""
+    return {"python_version": DEFAULT_PYTHON, **answers}
+
+
+def bake(output_dir: Path, **answers: Any) -> BakedService:
+    """Generate a service into ``output_dir`` with cookiecutter's Python API, as ``cookiecutter -o`` does (the
+    example monorepo and the benchmark need the directory; the suite's other bakes go through pytest-cookies).
+    The post-gen hook locks it unless ``_lock_dependencies=False``. The replay file goes to a temporary directory."""
+    from cookiecutter.main import cookiecutter
+
+    answers = explicit_answers(answers)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as home:
+        config = Path(home) / "config.yaml"
+        config.write_text(f"cookiecutters_dir: {home}/templates\nreplay_dir: {home}/replay\n")
+        project = cookiecutter(
+            str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir), config_file=str(config)
+        )
+    return BakedService(path=Path(project), answers=answers_with_defaults(answers))
+
+
+def bake_with_cookies(cookies: Any, **answers: Any) -> BakedService:
+    """Generate a service with pytest-cookies (its ``cookies`` or ``cookies_session`` fixture), as a team testing
+    the template does; a bake that failed raises what it failed with (FailedHookException for a refusal)."""
+    answers = explicit_answers(answers)
+    result = cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+    if result.exception is not None:
+        raise result.exception
+    return BakedService(path=result.project_path, answers=answers_with_defaults(answers))
+
+
+# The Python versions the template offers (cookiecutter.json; the first is the default), and which dependency
+# manager proves each: all of them on the default, one on every other version, in turn (uv first: the version
+# after the default is the likeliest to lack an interpreter here, and uv is the quickest in a container).
+# test_services.py runs a pair on this machine when it has that Python; test_pythons.py runs the others in a
+# container of their python:X-slim image.
+PYTHON_PROOFS: list[tuple[str, str]] = [(manager, PYTHONS[0]) for manager in MANAGERS] + [
+    (MANAGERS[::-1][index % len(MANAGERS)], version) for index, version in enumerate(PYTHONS[1:])
+]
+
+
+def proofs_on_this_machine() -> list[tuple[str, str]]:
+    """The (manager, Python) pairs of PYTHON_PROOFS whose Python this machine has: the install layer runs them here."""
+    return [(manager, version) for manager, version in PYTHON_PROOFS if find_python(version)]
