@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 
 from kit.answers import BakedService
 from kit.checks import schema_errors
+from kit.processes import run
 from kit.template import MANAGERS, TEMPLATE_DIR, TOOLS_BIN
 
 CHECKOV = "checkov==3.3.30"
@@ -31,9 +31,7 @@ ACTIONLINT_SCRIPT = Path(__file__).with_name("actionlint.cjs")
 
 
 def run_tool(*command: str, cwd: Path) -> str:
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False, timeout=600)
-    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    return run(command, cwd)
 
 
 def checkov(service: BakedService, *arguments: str) -> str:

@@ -22,6 +22,7 @@ import pytest
 from kit.answers import BakedService, Baker
 from kit.example import EXAMPLE_PYTHON, ExampleMonorepo
 from kit.processes import clean_environment
+from kit.processes import run as run_or_fail
 from kit.serving import free_port, http, request_counts, wait_until_answers
 from kit.template import MANAGERS, TEMPLATE_DIR
 
@@ -257,9 +258,7 @@ def test_the_example_system_runs_under_docker_compose(docker_engine: None, examp
     compose = ["docker-compose", "--project-name", project, "--file", str(root / "docker-compose.yml")]
 
     def run(*command: str) -> str:
-        result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False, timeout=900)
-        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        return result.stdout
+        return run_or_fail(command, root, env, timeout=900)
 
     run("make", "-C", "services/order_manager", "wheels")
     try:

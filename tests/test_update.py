@@ -19,15 +19,14 @@ from typing import Any
 import pytest
 
 from kit.answers import BakedService
-from kit.processes import clean_environment, python_executable
+from kit.processes import clean_environment, python_executable, run
 from kit.template import LOCK_FILES, MANAGERS, PROJECT_TEMPLATE, SHARED_PACKAGE_DIR, TEMPLATE_DIR, TOOLS_BIN
 
 pytestmark = pytest.mark.update
 
 
 def git(*args: str, cwd: Path) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
+    return run(["git", *args], cwd).strip()
 
 
 def cruft_record(service: Path) -> dict[str, Any]:

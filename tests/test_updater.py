@@ -5,13 +5,12 @@ The end-to-end updates of generated services are in test_update.py.
 
 from __future__ import annotations
 
-import subprocess
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from kit.processes import clean_environment
+from kit.processes import clean_environment, run
 from template_updater.merge import merge_dependencies
 from template_updater.update import releases, releases_between
 
@@ -92,8 +91,7 @@ def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(
 def git(repo: Path, *args: str) -> str:
     environment = clean_environment({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
                                      "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})  # fmt: skip
-    result = subprocess.run(["git", *args], cwd=repo, env=environment, capture_output=True, text=True, check=True)
-    return result.stdout.strip()
+    return run(["git", *args], repo, environment).strip()
 
 
 @pytest.fixture
