@@ -56,8 +56,8 @@ MAX_NAME_LENGTH = 63
 RESERVED_NAMES = frozenset({
     "api", "app", "blinker", "click", "config", "conftest", "discount_calculator", "errors", "flask", "flit_core",
     "gunicorn", "health", "itsdangerous", "jinja2", "logging_config", "markupsafe", "metrics", "mypy", "openapi",
-    "packaging", "pip", "prometheus_client", "pytest", "request_id", "ruff", "src", "test", "tests",
-    "werkzeug", "wsgi",
+    "packaging", "pip", "prometheus_client", "pytest", "request_body", "request_tracking", "ruff", "src", "test",
+    "tests", "werkzeug", "wsgi",
     # With use_opentelemetry: the SDK, the exporter and what they bring.
     "certifi", "charset_normalizer", "google", "idna", "importlib_metadata", "opentelemetry", "requests",
     "tracing", "typing_extensions", "urllib3", "wrapt", "zipp",

@@ -14,7 +14,7 @@ from {{ cookiecutter.service_name }}.health import health
 from {{ cookiecutter.service_name }}.metrics import register_metrics
 from {{ cookiecutter.service_name }}.openapi import openapi
 from {{ cookiecutter.service_name }}.request_body import Request
-from {{ cookiecutter.service_name }}.request_id import RequestIds
+from {{ cookiecutter.service_name }}.request_tracking import RequestTracking
 {%- if cookiecutter.use_opentelemetry %}
 from {{ cookiecutter.service_name }}.tracing import instrument
 {%- endif %}
@@ -29,9 +29,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_content_length
     app.config["BODY_TIMEOUT"] = settings.body_timeout
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    # One WSGI middleware for request ids and metrics: the cheapest place to see every request and response.
+    # One WSGI middleware sees every request and response: it gives each its id and times it for the metrics.
     observe = register_metrics(app) if settings.metrics else None
-    app.wsgi_app = RequestIds(app.wsgi_app, observe)  # type: ignore[method-assign]
+    app.wsgi_app = RequestTracking(app.wsgi_app, observe)  # type: ignore[method-assign]
 {%- if cookiecutter.use_opentelemetry %}
     instrument(app)
 {%- endif %}

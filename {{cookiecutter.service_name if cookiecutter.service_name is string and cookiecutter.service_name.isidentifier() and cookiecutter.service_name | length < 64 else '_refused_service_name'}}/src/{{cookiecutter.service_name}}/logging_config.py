@@ -39,11 +39,7 @@ def add_request_fields(**fields: str) -> None:
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as a single line of JSON.
-
-    Hand-written rather than python-json-logger or structlog: it is this short, and measured 10.5 us a line
-    against 14.4 us (python-json-logger) and 14.6 us (structlog's ProcessorFormatter) on the same record.
-    """
+    """Formats a record as a single line of JSON (short enough to keep here rather than add a logging library)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

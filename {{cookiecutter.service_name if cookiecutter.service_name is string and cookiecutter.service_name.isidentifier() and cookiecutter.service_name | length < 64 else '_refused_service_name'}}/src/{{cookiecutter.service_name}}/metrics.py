@@ -2,7 +2,7 @@
 
 ``http_server_request_duration_seconds`` is OpenTelemetry's HTTP server duration histogram in Prometheus form
 (same name, labels and default buckets), so dashboards written for other services work unchanged. A request is
-timed from the moment it reaches the app to the moment its response starts (``RequestIds`` in request_id.py).
+timed from the moment it reaches the app to the moment its response starts (``RequestTracking`` in request_tracking.py).
 ``http_route`` is the URL rule, never the raw path, so the number of series stays bounded; requests that match no
 rule (404, and 405, which Flask decides while matching) share the empty value, which Prometheus reads as "no
 route".
@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.wrappers import Response
 
-from {{ cookiecutter.service_name }}.request_id import Observer
+from {{ cookiecutter.service_name }}.request_tracking import Observer
 
 metrics = Blueprint("metrics", __name__)
 
@@ -44,7 +44,7 @@ def scrape() -> Response:
 
 
 def register_metrics(app: Flask) -> Observer:
-    """Serve ``/metrics`` from ``app`` and return what times its requests (given to ``RequestIds``, app.py)."""
+    """Serve ``/metrics`` from ``app`` and return what times its requests (given to ``RequestTracking``, app.py)."""
     registry = CollectorRegistry()
     app.extensions[_REGISTRY] = registry
     duration = Histogram(

@@ -1,8 +1,8 @@
-"""``X-Request-ID``: taken from the request when it is sane, created when absent or not, returned on every response
-(errors included), and logged as ``request_id`` on every line written while the request is served.
+"""Request tracking: each request's id and its timing, in one WSGI middleware around the Flask app.
 
-``RequestIds`` wraps the Flask app as WSGI middleware, one call per request, and times the request for the
-metrics (``observe``, from metrics.py) on the same call.
+The id is ``X-Request-ID``: taken from the request when it is sane, created when absent or not, returned on every
+response (errors included), and logged as ``request_id`` on every line written while the request is served. The
+timing goes to the metrics (``observe``, from metrics.py).
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ class Observer(Protocol):
 def take_or_create(environ: WSGIEnvironment) -> str:
     """The request's sane ``X-Request-ID``, or a new one: 32 random hex digits.
 
-    New ids come from ``random``, as OpenTelemetry's trace ids do: an id must be unique, not secret, and needs no
-    system call. Python reseeds ``random`` in each forked gunicorn worker, so workers do not repeat each other's ids.
+    An id must be unique, not secret: ``random`` gives it without a system call, as OpenTelemetry's trace ids are
+    made. Python reseeds ``random`` in each forked gunicorn worker, so workers do not repeat each other's ids.
     """
     incoming: str = environ.get(_ENVIRON_KEY_OF_HEADER, "")
     return incoming if _SANE_ID.fullmatch(incoming) else f"{random.getrandbits(128):032x}"
@@ -51,7 +51,7 @@ def current_request_id() -> str:
     return fields["request_id"]
 
 
-class RequestIds:
+class RequestTracking:
     """Wraps ``app.wsgi_app``. For each request: binds its log fields while the app serves it, leaves them in the
     environ for gunicorn's access-log line (written later), adds the header to the response and tells ``observe``."""
 
