@@ -24,9 +24,6 @@ EXAMPLE_PACKAGE_PATH = "../../libs/discount_calculator"
 # The Python version the example system, the private-index tests and the benchmark use: one every machine of this
 # project has an interpreter of (the default, 3.15, may only exist in containers: test_pythons.py).
 EXAMPLE_PYTHON = "3.12"
-
-
-EXAMPLE_PYTHON = "3.12"
 INDEX_PYTHON = EXAMPLE_PYTHON
 
 

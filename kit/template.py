@@ -50,43 +50,18 @@ def export_template(checkout: Path) -> Path:
 
 
 TEMPLATE_DIR = export_template(REPOSITORY_DIR)
-
-
-TEMPLATE_DIR = export_template(REPOSITORY_DIR)
 SHARED_PACKAGE_DIR = TEMPLATE_DIR / "libs" / "discount_calculator"
-
-
 # The service template: its directory name renders to service_name, or to a placeholder for a path-like name.
 (PROJECT_TEMPLATE,) = TEMPLATE_DIR.glob("{{cookiecutter.*}}")
-
-
 # cookiecutter, poetry, uv, cruft, ruff and the validators of the test environment.
 TOOLS_BIN = Path(sys.executable).parent
 
-
 # cookiecutter.json as written: the choices (lists, default first) and the private facts (``__`` keys).
 TEMPLATE_CONTEXT: dict[str, Any] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
-
-
-TEMPLATE_CONTEXT: dict[str, Any] = json.loads((TEMPLATE_DIR / "cookiecutter.json").read_text())
-MANAGERS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["dependency_manager"])
-
-
 MANAGERS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["dependency_manager"])
 PYTHONS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["python_version"])
-
-
-PYTHONS: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["python_version"])
-LICENSES: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["license"])
-
-
 LICENSES: tuple[str, ...] = tuple(TEMPLATE_CONTEXT["license"])
 DEFAULT_PYTHON = PYTHONS[0]
-
-
 # The lock files each dependency manager writes, as `make lock` leaves them.
-LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
-
-
 LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
 TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
