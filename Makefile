@@ -13,9 +13,10 @@ NODE_DIR := $(VENV)/node
 test: $(VENV)/.installed $(NODE_DIR)/.installed
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The edit-test loop: no network, no Docker, the tests spread over the machine's cores (pytest-xdist).
+# The edit-test loop: no network, no Docker, the tests spread over the machine's cores (pytest-xdist), and a fifth of
+# the fuzz examples (the hypothesis profile "edit"; `make test` bakes them all).
 test-offline: $(VENV)/.installed $(NODE_DIR)/.installed
-	$(VENV)/bin/pytest -m "not network and not docker" --numprocesses auto $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not network and not docker" --numprocesses auto --dist loadgroup --hypothesis-profile=edit $(PYTEST_ARGS)
 
 # pip reads dependency groups from pyproject.toml since 25.1.
 $(VENV)/.installed: pyproject.toml

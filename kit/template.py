@@ -37,6 +37,8 @@ def export_template(checkout: Path) -> Path:
             shutil.copy2(source, export / name)
     if (checkout / ".git").is_dir():
         shutil.copytree(checkout / ".git", export / ".git", symlinks=True)
+        # One pack for hundreds of loose objects: cookiecutter copies the whole template for every bake, file by file.
+        subprocess.run(["git", "repack", "-a", "-d", "-q"], cwd=export, check=True)
     else:
         # A git worktree: its .git is a file that points into the main checkout's repository, which the suite must
         # not write to. A clone of it stands in: the same branch, commit and history, its index reset to HEAD.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from kit.answers import BakedService, Baker, bake_with_cookies, case_id, install_matrix
 from kit.example import ExampleMonorepo, build_example_monorepo, copy_shared_package, mirror_index_packages
@@ -18,6 +19,12 @@ from kit.postgres import PostgresGetter, PostgresServer, database_environment
 from kit.processes import HIDDEN_VARIABLES, clean_environment, link_interpreters, process_group
 from kit.serving import free_port, wait_until_answers
 from kit.template import PYTHONS, TOOLS_BIN
+
+# How many examples the fuzz tests bake: "full", the default and what CI runs, or "edit", a fifth of them, for the
+# edit-test loop (`make test-offline` passes --hypothesis-profile=edit).
+settings.register_profile("full", max_examples=30)
+settings.register_profile("edit", max_examples=6)
+settings.load_profile("full")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -153,3 +160,12 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         null_device = False
     if not null_device:
         pytest.fail(f"{os.devnull} is gone or no longer a character device after {item.nodeid}", pytrace=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Spread over cores (`make test-offline`: --dist loadgroup), the tests of one parametrization, one set of answers
+    and so one bake, run in the same worker, where the bake is cached: no combination is baked twice."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            item.add_marker(pytest.mark.xdist_group(callspec.id))

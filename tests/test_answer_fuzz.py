@@ -81,7 +81,7 @@ TEMPLATE_CODE = (TEMPLATE_DIR / "hooks", TEMPLATE_DIR / "templates")
 # bake; shrinking several distinct failures takes minutes). capfd is function-scoped and shared by all examples of
 # a test: harmless, because every bake reads (and so resets) the capture before and after itself.
 FUZZ = settings(
-    max_examples=30,
+    max_examples=settings().max_examples,  # the profile's (conftest.py): 30, or 6 in the edit-test loop
     derandomize=True,
     database=None,
     deadline=None,
@@ -439,7 +439,7 @@ def assert_no_frame_in_template_code(error: BaseException, shown: str) -> None:
 
 
 @pytest.mark.parametrize("key", FREE_TEXT_ANSWERS)
-@settings(FUZZ, max_examples=15)  # for each of eight answers; the combined test below bakes 30 more
+@settings(FUZZ, max_examples=FUZZ.max_examples // 2)  # for each of eight answers; the combined test bakes all
 @given(data=st.data())
 def test_any_text_for_one_answer_bakes_a_parseable_service_or_is_refused_cleanly(
     key: str,
