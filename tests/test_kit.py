@@ -1,16 +1,23 @@
-"""The kit's own helpers (kit/), against real sockets on 127.0.0.1."""
+"""The kit's own helpers (kit/): waiting for a server, against real sockets on 127.0.0.1, and the worker groups, in
+a real pytest-xdist session."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import pytest
 
+from kit.processes import clean_environment
 from kit.serving import wait_until_answers
+from kit.template import REPOSITORY_DIR, TOOLS_BIN
+from kit.workers import SHARED_FIXTURES
 
 SLOW_ANSWER_SECONDS = 2.5  # longer than the helper's first tries, well within its budget
 
@@ -63,3 +70,72 @@ def test_wait_until_answers_gives_up_on_a_silent_server_within_its_budget() -> N
             wait_until_answers(url, timeout=3)
 
     assert time.monotonic() - started < 3 + 1.5  # the last try is cut to what is left of the budget
+
+
+# A project whose tests, run over two workers, write down the worker each ran in: two cases of a module-wide fixture,
+# and a fixture of SHARED_FIXTURES under its name there. Each group has more tests than a worker is handed at once,
+# so a group that is not honoured lands on both workers.
+GROUPED_TESTS = """\
+import json
+import os
+
+import pytest
+
+from kit.workers import one_group_per_case
+
+
+def record(request, group):
+    with open(os.environ["RECORD"], "a") as out:
+        out.write(json.dumps([group, os.environ["PYTEST_XDIST_WORKER"], request.node.nodeid]) + "\\n")
+
+
+@pytest.fixture(scope="module", params=one_group_per_case(["a", "b"], ids=lambda case: f"service={{case}}"))
+def service(request):
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def {shared}():
+    return "made once"
+
+
+@pytest.mark.parametrize("part", range(6))
+def test_a_case(request, service, part):
+    record(request, f"service={{service}}")
+
+
+@pytest.mark.parametrize("part", range(6))
+def test_sharing_the_costly_fixture(request, {shared}, part):
+    record(request, "shared")
+
+
+@pytest.mark.parametrize("part", range(6))
+def test_free(request, part):
+    record(request, None)
+"""
+
+
+def test_the_tests_of_a_group_share_one_worker_and_the_groups_spread_over_two(tmp_path: Path) -> None:
+    (tmp_path / "test_grouped.py").write_text(GROUPED_TESTS.format(shared=next(iter(SHARED_FIXTURES))))
+    record = tmp_path / "record.jsonl"
+
+    result = subprocess.run(
+        [str(TOOLS_BIN / "pytest"), "-p", "kit.workers", "--numprocesses", "2", "--dist", "loadgroup",
+         "-p", "no:cacheprovider", "-q", "test_grouped.py"],
+        cwd=tmp_path,
+        env=clean_environment({"PYTHONPATH": str(REPOSITORY_DIR), "RECORD": str(record)}),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    workers_of: dict[str, set[str]] = {}
+    for group, worker, _ in map(json.loads, record.read_text().splitlines()):
+        if group is not None:
+            workers_of.setdefault(group, set()).add(worker)
+    assert sorted(workers_of) == ["service=a", "service=b", "shared"]
+    split = {group: sorted(workers) for group, workers in workers_of.items() if len(workers) > 1}
+    assert split == {}, f"groups ran in more than one worker (pytest-xdist did not keep them together): {split}"
+    assert set().union(*workers_of.values()) == {"gw0", "gw1"}, "the groups all ran in one worker"
