@@ -20,6 +20,9 @@ from kit.processes import HIDDEN_VARIABLES, clean_environment, link_interpreters
 from kit.serving import free_port, wait_until_answers
 from kit.template import PYTHONS, TOOLS_BIN
 
+# Which tests share a pytest-xdist worker: a hook, found here by its name.
+from kit.workers import one_group_per_case, pytest_collection_modifyitems  # noqa: F401
+
 # How many examples the fuzz tests bake: "full", the default and what CI runs, or "edit", a fifth of them, for the
 # edit-test loop (`make test-offline` passes --hypothesis-profile=edit).
 settings.register_profile("full", max_examples=30)
@@ -140,7 +143,7 @@ def docker_engine() -> None:
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="module", params=install_matrix(), ids=case_id)
+@pytest.fixture(scope="module", params=one_group_per_case(install_matrix(), case_id))
 def installed(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
     """A service of each install_matrix() case, locked at generation and installed with `make install`; the bake
     and the install are shared by every module that asks (test_services.py, test_observability.py)."""
@@ -160,12 +163,3 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         null_device = False
     if not null_device:
         pytest.fail(f"{os.devnull} is gone or no longer a character device after {item.nodeid}", pytrace=False)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Spread over cores (`make test-offline`: --dist loadgroup), the tests of one parametrization, one set of answers
-    and so one bake, run in the same worker, where the bake is cached: no combination is baked twice."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None:
-            item.add_marker(pytest.mark.xdist_group(callspec.id))

@@ -25,6 +25,7 @@ from kit.postgres import PostgresServer
 from kit.processes import clean_environment
 from kit.serving import free_port, http, serving, stored_records
 from kit.template import MANAGERS
+from kit.workers import one_group_per_case
 
 pytestmark = [pytest.mark.install, pytest.mark.network]
 
@@ -39,8 +40,9 @@ WRITES_AFTER = 100
 
 @pytest.fixture(
     scope="module",
-    params=[(m, d) for d in DATABASES for m in MANAGERS],
-    ids=[f"dependency_manager={m},database={d}" for d in DATABASES for m in MANAGERS],
+    params=one_group_per_case(
+        [(m, d) for d in DATABASES for m in MANAGERS], lambda case: f"dependency_manager={case[0]},database={case[1]}"
+    ),
 )
 def stored(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
     manager, database = request.param

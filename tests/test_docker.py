@@ -25,6 +25,7 @@ from kit.processes import clean_environment
 from kit.processes import run as run_or_fail
 from kit.serving import free_port, http, request_counts, wait_until_answers
 from kit.template import MANAGERS, TEMPLATE_DIR
+from kit.workers import example_system_group, one_group_per_case
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]
 
@@ -72,7 +73,13 @@ def image_id(case: tuple[str, str]) -> str:
     return f"dependency_manager={manager}," + ("database=sqlite" if which == "sqlite" else f"service={which}_manager")
 
 
-@pytest.fixture(scope="module", params=IMAGES, ids=image_id)
+def image_group(case: tuple[str, str]) -> str:
+    """An example system's image is built in the worker that has that example system."""
+    manager, which = case
+    return image_id(case) if which == "sqlite" else example_system_group(manager)
+
+
+@pytest.fixture(scope="module", params=one_group_per_case(IMAGES, image_id, group=image_group))
 def image(
     request: pytest.FixtureRequest, docker_engine: None, example_monorepo: ExampleMonorepo, baked: Baker
 ) -> Iterator[BuiltImage]:
@@ -241,6 +248,7 @@ def test_a_code_only_change_rebuilds_on_cached_dependency_layers(image: BuiltIma
     assert before[-1] != after[-1]
 
 
+@pytest.mark.xdist_group(example_system_group("uv"))
 def test_the_example_system_runs_under_docker_compose(docker_engine: None, example_monorepo: ExampleMonorepo) -> None:
     services = example_monorepo("uv")
     root = services["order"].path.parent.parent

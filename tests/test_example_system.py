@@ -23,6 +23,7 @@ from kit.checks import bom_packages, locked_runtime_packages
 from kit.example import INDEX_PYTHON, ExampleMonorepo
 from kit.serving import http, serving, stored_records
 from kit.template import LOCK_FILES, MANAGERS, SHARED_PACKAGE_DIR
+from kit.workers import example_system_group, one_group_per_case
 
 pytestmark = [pytest.mark.install, pytest.mark.example, pytest.mark.network]
 SHARED_PACKAGE_VERSION = tomllib.loads((SHARED_PACKAGE_DIR / "pyproject.toml").read_text())["project"]["version"]
@@ -54,7 +55,10 @@ def indexes_in_lock(lock: Path) -> set[str]:
     return {source.get("registry", repr(source)).rstrip("/") for source in sources}
 
 
-@pytest.fixture(scope="module", params=MANAGERS, ids=lambda manager: f"dependency_manager={manager}")
+@pytest.fixture(
+    scope="module",
+    params=one_group_per_case(MANAGERS, lambda manager: f"dependency_manager={manager}", example_system_group),
+)
 def monorepo(request: pytest.FixtureRequest, example_monorepo: ExampleMonorepo) -> dict[str, BakedService]:
     """The example system for one dependency manager, both services installed with `make install`."""
     services: dict[str, BakedService] = example_monorepo(request.param)

@@ -30,6 +30,7 @@ from kit.answers import BakedService, Baker, case_id, install_matrix
 from kit.processes import clean_environment, process_group
 from kit.serving import OtlpReceiver, free_port, http, otlp_receiver, request_counts, running, wait_until_answers
 from kit.template import LOCK_FILES
+from kit.workers import one_group_per_case
 
 # The same bakes (and so the same installs) as test_services.py.
 MATRIX = install_matrix()
@@ -288,7 +289,10 @@ def receiver() -> Iterator[OtlpReceiver]:
         yield listening
 
 
-@pytest.fixture(scope="module", params=MATRIX, ids=case_id)
+@pytest.fixture(
+    scope="module",
+    params=one_group_per_case(MATRIX, case_id, group=lambda answers: case_id({**answers, "use_opentelemetry": True})),
+)
 def traced(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
     service = baked(**request.param, use_opentelemetry=True, _lock_dependencies=True)
     service.install()

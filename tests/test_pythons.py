@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from test_docker import docker
 
-from kit.answers import PYTHON_PROOFS, BakedService, bake_with_cookies
+from kit.answers import PYTHON_PROOFS, BakedService, bake_with_cookies, case_id
 from kit.processes import find_python
 from kit.serving import free_port, http, wait_until_answers
 from kit.template import LOCK_FILES, PYTHONS, TEMPLATE_CONTEXT, TOOLS_BIN
@@ -101,6 +101,26 @@ def test_without_uv_or_its_python_the_pip_lock_is_left_to_make_lock_and_says_why
 # the versions it has none of run inside a container of their python:X-slim image.
 CONTAINER_PROOFS = [(manager, version) for manager, version in PYTHON_PROOFS if not find_python(version)]
 VERBS = ("lock", "install", "test", "lint")
+
+
+def proofs(pairs: list[tuple[str, str]]) -> list[Any]:
+    """Each (manager, version) pair as a test parameter, in the worker of the service it proves: its version's
+    container run, or the service the install layer bakes and installs on this machine."""
+    return [
+        pytest.param(
+            manager,
+            version,
+            id=f"{manager}-py{version}",
+            marks=pytest.mark.xdist_group(
+                f"python {version} in a container"
+                if (manager, version) in CONTAINER_PROOFS
+                else case_id({"dependency_manager": manager, "python_version": version})
+            ),
+        )
+        for manager, version in pairs
+    ]
+
+
 # Inside the container, for the tools there: pip's, uv's and Poetry's (requests) CA settings, and no download of a
 # managed interpreter by uv (the image's Python is the one to prove).
 CONTAINER_ENV = {
@@ -182,7 +202,7 @@ def proven_in_container(
 @pytest.mark.install
 @pytest.mark.docker
 @pytest.mark.usefixtures("docker_engine")
-@pytest.mark.parametrize(("manager", "version"), CONTAINER_PROOFS, ids=[f"{m}-py{v}" for m, v in CONTAINER_PROOFS])
+@pytest.mark.parametrize(("manager", "version"), proofs(CONTAINER_PROOFS))
 def test_in_a_python_container_the_service_locks_installs_and_passes_its_tests_and_lint(
     proven_in_container: Callable[[str], dict[str, ContainerRun]], manager: str, version: str
 ) -> None:
@@ -211,7 +231,7 @@ def service_for_image(manager: str, version: str, proven_in_container: Any, bake
 @pytest.mark.install
 @pytest.mark.docker
 @pytest.mark.usefixtures("docker_engine")
-@pytest.mark.parametrize(("manager", "version"), PYTHON_PROOFS, ids=[f"{m}-py{v}" for m, v in PYTHON_PROOFS])
+@pytest.mark.parametrize(("manager", "version"), proofs(PYTHON_PROOFS))
 def test_the_image_for_each_python_builds_and_serves(
     proven_in_container: Callable[[str], dict[str, ContainerRun]], baked: Any, manager: str, version: str
 ) -> None:

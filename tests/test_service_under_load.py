@@ -26,8 +26,9 @@ from kit.answers import BakedService
 from kit.processes import clean_environment
 from kit.serving import free_port, http, serving, slow_clients, steady_client, wait_until_answers
 from kit.template import TOOLS_BIN
+from kit.workers import example_system_group
 
-pytestmark = [pytest.mark.install, pytest.mark.network]
+pytestmark = [pytest.mark.install, pytest.mark.network, pytest.mark.xdist_group(example_system_group("uv"))]
 
 SCHEMATHESIS = "schemathesis==4.32.5"
 VALID_REQUESTS = 3000

@@ -37,6 +37,7 @@ def test_generation_wrote_the_lock(installed: BakedService) -> None:
         assert (installed.path / name).stat().st_size > 0
 
 
+@pytest.mark.xdist_group(case_id(PIP))  # the bake of the installed pip service
 def test_pip_locks_pin_every_package_with_hashes(baked: Baker) -> None:
     service = baked(**PIP, _lock_dependencies=True)
     for name in LOCK_FILES["pip"]:
