@@ -10,13 +10,17 @@ NODE_DIR := $(VENV)/node
 
 .PHONY: test test-offline docs clean
 
-test: $(VENV)/.installed $(NODE_DIR)/.installed
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+# Both spread the tests over the machine's cores (pytest-xdist); the tests that share a costly fixture run in one
+# worker, which makes it once (kit/workers.py).
+XDIST := --numprocesses auto --dist loadgroup
 
-# The edit-test loop: no network, no Docker, the tests spread over the machine's cores (pytest-xdist), and a fifth of
-# the fuzz examples (the hypothesis profile "edit"; `make test` bakes them all).
+test: $(VENV)/.installed $(NODE_DIR)/.installed
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
+
+# The edit-test loop: no network, no Docker, and a fifth of the fuzz examples (the hypothesis profile "edit";
+# `make test` bakes them all).
 test-offline: $(VENV)/.installed $(NODE_DIR)/.installed
-	$(VENV)/bin/pytest -m "not network and not docker" --numprocesses auto --dist loadgroup --hypothesis-profile=edit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not network and not docker" $(XDIST) --hypothesis-profile=edit $(PYTEST_ARGS)
 
 # pip reads dependency groups from pyproject.toml since 25.1.
 $(VENV)/.installed: pyproject.toml
