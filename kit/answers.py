@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import itertools
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,21 @@ def explicit_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
     return {"python_version": DEFAULT_PYTHON, **answers}
 
 
+@contextmanager
+def cookiecutter_scratch() -> Iterator[None]:
+    """Cookiecutter's temporary files of one bake, removed after it: the copy of the template it makes for the
+    pre_prompt hook, which a refused bake leaves behind (a few MB each, hundreds per run), its empty parent, which
+    every bake leaves, and the rendered hook scripts, never removed. A bake runs in this process, so Python's
+    ``tempfile.tempdir`` moves them; the services it writes are elsewhere."""
+    previous = tempfile.tempdir
+    with tempfile.TemporaryDirectory(prefix="template-bake-") as scratch:
+        tempfile.tempdir = scratch
+        try:
+            yield
+        finally:
+            tempfile.tempdir = previous
+
+
 def bake(output_dir: Path, **answers: Any) -> BakedService:
     """Generate a service into ``output_dir`` with cookiecutter's Python API, as ``cookiecutter -o`` does (the
     example monorepo and the benchmark need the directory; the suite's other bakes go through pytest-cookies).
@@ -170,7 +186,7 @@ def bake(output_dir: Path, **answers: Any) -> BakedService:
 
     answers = explicit_answers(answers)
     output_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as home:
+    with tempfile.TemporaryDirectory() as home, cookiecutter_scratch():
         config = Path(home) / "config.yaml"
         config.write_text(f"cookiecutters_dir: {home}/templates\nreplay_dir: {home}/replay\n")
         project = cookiecutter(
@@ -183,7 +199,8 @@ def bake_with_cookies(cookies: Any, **answers: Any) -> BakedService:
     """Generate a service with pytest-cookies (its ``cookies`` or ``cookies_session`` fixture), as a team testing
     the template does; a bake that failed raises what it failed with (FailedHookException for a refusal)."""
     answers = explicit_answers(answers)
-    result = cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
+    with cookiecutter_scratch():
+        result = cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
     if result.exception is not None:
         raise result.exception
     return BakedService(path=result.project_path, answers=answers_with_defaults(answers))

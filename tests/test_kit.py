@@ -1,11 +1,12 @@
-"""The kit's own helpers (kit/): waiting for a server, against real sockets on 127.0.0.1, and the worker groups, in
-a real pytest-xdist session."""
+"""The kit's own helpers (kit/): waiting for a server, against real sockets on 127.0.0.1, the worker groups, in a
+real pytest-xdist session, and what a bake leaves behind."""
 
 from __future__ import annotations
 
 import json
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from cookiecutter.exceptions import FailedHookException
 
+from kit.answers import bake_with_cookies
 from kit.processes import clean_environment
 from kit.serving import wait_until_answers
 from kit.template import REPOSITORY_DIR, TOOLS_BIN
@@ -139,3 +142,18 @@ def test_the_tests_of_a_group_share_one_worker_and_the_groups_spread_over_two(tm
     split = {group: sorted(workers) for group, workers in workers_of.items() if len(workers) > 1}
     assert split == {}, f"groups ran in more than one worker (pytest-xdist did not keep them together): {split}"
     assert set().union(*workers_of.values()) == {"gw0", "gw1"}, "the groups all ran in one worker"
+
+
+def test_a_bake_leaves_nothing_in_the_temporary_directory_refused_or_not(
+    cookies: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Cookiecutter copies the template for its pre_prompt hook and leaves the copy when a hook refuses, its parent
+    # directory always, and the hook scripts it renders: without the kit's scratch directory, all of it lands here.
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    service = bake_with_cookies(cookies, service_name="kept_tidy", _lock_dependencies=False)
+    assert (service.path / "pyproject.toml").is_file()
+    with pytest.raises(FailedHookException):
+        bake_with_cookies(cookies, service_name="refused_one", port="not-a-port", _lock_dependencies=False)
+    assert sorted(path.name for path in temporary.iterdir()) == []
