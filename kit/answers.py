@@ -164,16 +164,16 @@ def explicit_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @contextmanager
-def cookiecutter_scratch() -> Iterator[None]:
-    """Cookiecutter's temporary files of one bake, removed after it: the copy of the template it makes for the
-    pre_prompt hook, which a refused bake leaves behind (a few MB each, hundreds per run), its empty parent, which
-    every bake leaves, and the rendered hook scripts, never removed. A bake runs in this process, so Python's
-    ``tempfile.tempdir`` moves them; the services it writes are elsewhere."""
+def cookiecutter_scratch() -> Iterator[str]:
+    """A directory for cookiecutter's temporary files of one bake, removed after it: the copy of the template it
+    makes for the pre_prompt hook, which a refused bake leaves behind (a few MB each, hundreds per run), its empty
+    parent, which every bake leaves, and the rendered hook scripts, never removed. In this process Python's
+    ``tempfile.tempdir`` points there; a cookiecutter run as a command takes it as ``TMPDIR``."""
     previous = tempfile.tempdir
     with tempfile.TemporaryDirectory(prefix="template-bake-") as scratch:
         tempfile.tempdir = scratch
         try:
-            yield
+            yield scratch
         finally:
             tempfile.tempdir = previous
 

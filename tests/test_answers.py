@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
+from kit.answers import cookiecutter_scratch
 from kit.template import TEMPLATE_DIR, TOOLS_BIN
 
 REFUSALS = [
@@ -55,15 +57,18 @@ REFUSED_BY_COOKIECUTTER = [
 
 
 def run_cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output_dir), str(TEMPLATE_DIR), *answers],
-        capture_output=False,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # one stream, in the order the user would read it
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    command = [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output_dir), str(TEMPLATE_DIR)]
+    with cookiecutter_scratch() as scratch:
+        return subprocess.run(
+            [*command, *answers],
+            env={**os.environ, "TMPDIR": scratch},
+            capture_output=False,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # one stream, in the order the user would read it
+            text=True,
+            check=False,
+            timeout=120,
+        )
 
 
 # cookiecutter's own report of a hook that exited non-zero (with cookiecutter's traceback) follows the hook's output.
@@ -158,7 +163,7 @@ def test_a_yes_no_answer_of_another_type_from_python_is_refused_by_the_hook(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], value: object, shown: str
 ) -> None:
     # Cookiecutter converts or refuses a text answer itself, but passes other types from its Python API through.
-    with pytest.raises(FailedHookException):
+    with cookiecutter_scratch(), pytest.raises(FailedHookException):
         cookiecutter(
             str(TEMPLATE_DIR),
             no_input=True,

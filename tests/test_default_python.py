@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kit.answers import BakedService
+from kit.answers import BakedService, cookiecutter_scratch
 from kit.processes import clean_environment, find_python, real_interpreter
 from kit.template import PYTHONS, TEMPLATE_DIR, TOOLS_BIN
 
@@ -52,14 +52,15 @@ def newest_on(path: str) -> str | None:
 
 def generate(output: Path, path: str, *answers: str) -> tuple[BakedService, str]:
     """``cookiecutter --no-input`` as a user runs it, with PATH as given; the service and what was printed."""
-    result = subprocess.run(
-        [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output), str(TEMPLATE_DIR), *answers],
-        env=clean_environment({"PATH": path}),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    with cookiecutter_scratch() as scratch:
+        result = subprocess.run(
+            [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output), str(TEMPLATE_DIR), *answers],
+            env=clean_environment({"PATH": path, "TMPDIR": scratch}),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=600,
+        )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     version = (output / "order_manager" / ".python-version").read_text().strip()
     return BakedService(output / "order_manager", {"service_name": "order_manager", "python_version": version}), (
