@@ -72,9 +72,9 @@ def intended_headings(answers: dict[str, Any]) -> list[str]:
     shared = ["The shared discount-calculator package"] if answers["use_discount_calculator"] else []
     ci = ["CI and dependency updates"] if answers["include_ci_workflow"] else []
     database = ["Database"] if answers.get("database", "none") != "none" else []
-    sections = ["Requirements", "Commands", "Adding a dependency", *shared, *database, "Configuration", "Observability"]
-    sections.append("Layout")
-    return [*sections, *ci, "Container", "Keeping up with the template"]
+    sections = ["Requirements", "Commands", "Adding a dependency", "Adding an endpoint", *shared, *database]
+    sections += ["Configuration", "Observability", "Layout", *ci]
+    return [*sections, "Container", "Keeping up with the template"]
 
 
 def headings(markdown: str, level: int) -> list[str]:
