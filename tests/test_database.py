@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +73,19 @@ def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempo
 
 
 def status_of(method: str, url: str) -> int:
-    """The status of one request, 0 when the connection failed."""
+    """The status of one request, 0 when the connection failed or broke off before the whole answer."""
     try:
         return http(method, url).status
-    except OSError:
+    except (OSError, HTTPException):
         return 0
 
 
 def create(base_url: str, name: str) -> tuple[int, dict[str, Any] | None]:
-    """One POST; its status (0 when the connection failed) and, for a 201, the stored representation."""
+    """One POST; its status and, for a 201, the stored representation. Status 0: the connection failed, or broke off
+    before the whole answer (a worker killed between the headers and the body): no acknowledgement."""
     try:
         response = http("POST", f"{base_url}/api/{RESOURCE}", f'{{"name": "{name}"}}'.encode(), "application/json")
-    except OSError:
+    except (OSError, HTTPException):
         return 0, None
     return response.status, response.json() if response.status == 201 else None
 
