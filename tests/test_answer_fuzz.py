@@ -36,10 +36,9 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import tomllib
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +51,7 @@ from cookiecutter.utils import create_env_with_context
 from hypothesis import HealthCheck, Phase, currently_in_test_context, event, given, reject, settings
 from hypothesis import strategies as st
 
+from kit.answers import cookiecutter_scratch
 from kit.template import TEMPLATE_DIR
 
 FREE_TEXT_ANSWERS = (
@@ -219,19 +219,13 @@ def plainly_valid(key: str, value: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A cookiecutter config of our own (replays in tmp); rendered hook scripts written to tmp as well.
-
-    Cookiecutter renders each hook into a ``NamedTemporaryFile(delete=False)`` and never removes it: two files per
-    bake would pile up in /tmp, so ``tempfile.tempdir`` points into pytest's tmp tree for this module.
-    """
+def cookiecutter_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cookiecutter config of our own, its replays in tmp. (Cookiecutter's temporary files go to the kit's
+    scratch directory, one per bake: ``bake`` below.)"""
     home = tmp_path_factory.mktemp("cookiecutter-home")
     config = home / "config.yaml"
     config.write_text(f"cookiecutters_dir: {home / 'cookiecutters'}\nreplay_dir: {home / 'replay'}\n")
-    scripts = tmp_path_factory.mktemp("rendered-hooks")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(tempfile, "tempdir", str(scripts))
-        yield config
+    return config
 
 
 def rendered_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
@@ -266,15 +260,16 @@ def bake(answers: Mapping[str, Any], output_dir: Path, config: Path, capfd: pyte
     project: Path | None = None
     error: Exception | None = None
     try:
-        project = Path(
-            cookiecutter(
-                str(TEMPLATE_DIR),
-                no_input=True,
-                extra_context={**answers, "_lock_dependencies": False},
-                output_dir=str(output_dir),
-                config_file=str(config),
+        with cookiecutter_scratch():
+            project = Path(
+                cookiecutter(
+                    str(TEMPLATE_DIR),
+                    no_input=True,
+                    extra_context={**answers, "_lock_dependencies": False},
+                    output_dir=str(output_dir),
+                    config_file=str(config),
+                )
             )
-        )
     except Exception as exc:  # every failure is classified by the caller
         error = exc
     captured = capfd.readouterr()
