@@ -24,13 +24,7 @@ ANSWERS = json.loads(
     r"""{{ {
         "service_name": cookiecutter.service_name,
         "dependency_manager": cookiecutter.dependency_manager,
-        "database": cookiecutter.database,
         "python_version": cookiecutter.python_version,
-        "use_discount_calculator": cookiecutter.use_discount_calculator,
-        "discount_calculator_path": cookiecutter.discount_calculator_path,
-        "use_opentelemetry": cookiecutter.use_opentelemetry,
-        "include_kubernetes": cookiecutter.include_kubernetes,
-        "include_ci_workflow": cookiecutter.include_ci_workflow,
         "lock_dependencies": cookiecutter._lock_dependencies,
     } | tojson }}"""
 )
@@ -44,29 +38,9 @@ REMOTE_TEMPLATE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|[\w.-]+@[\w.-]+:|[a-z]
 # The lock files each dependency manager writes (cookiecutter.json's __lock_files).
 LOCK_FILES = json.loads(r"""{{ cookiecutter.__lock_files | tojson }}""")
 
-# Which files belong to which answer. Anything listed for an answer that was not given is removed.
-FILES_BY_DEPENDENCY_MANAGER = {
-    "poetry": ["poetry.toml"],
-    "pip": ["requirements.in", "requirements-dev.in"],
-    "uv": [],
-}
-# The data layer, for a service with a database; the Kubernetes files that depend on which one.
-PACKAGE = f"src/{ANSWERS['service_name']}"
-FILES_BY_DATABASE = {
-    "none": ["deploy/k8s/migrate-job.yaml", "deploy/k8s/volume.yaml"],
-    "sqlite": ["deploy/k8s/hpa.yaml", "deploy/k8s/migrate-job.yaml"],
-    "postgresql": ["deploy/k8s/volume.yaml"],
-}
-FILES_WITH_A_DATABASE = [
-    *(f"{PACKAGE}/{name}" for name in ("db.py", "models.py", "schemas.py", "migrate.py", "migrations")),
-    "tests/test_database.py",
-    "tests/test_migrations.py",
-]
-FILES_BY_OPTION = {
-    "use_opentelemetry": [f"{PACKAGE}/tracing.py", "tests/test_tracing.py"],
-    "include_kubernetes": ["deploy"],
-    "include_ci_workflow": [".github"],
-}
+# Which files belong to which answer (cookiecutter.json's __files): each path, rendered, with the values of its
+# answer that keep it. The tests read the same table.
+OPTIONAL_FILES = json.loads(r"""{{ cookiecutter.__files | tojson }}""")
 # What `make lock` needs on PATH besides make, each need met by any of its alternatives ("a|b"). Poetry resolves for
 # the interpreter it finds, so it needs the service's own Python; a pip service's requirements are compiled by uv,
 # from PATH or installed into .venv with the service's Python; uv finds an interpreter or downloads one.
@@ -83,22 +57,10 @@ def remove(path: Path) -> None:
         path.unlink()
 
 
-def remove_other_dependency_managers_files(chosen: str) -> None:
-    for manager, files in FILES_BY_DEPENDENCY_MANAGER.items():
-        if manager != chosen:
-            for name in files:
-                remove(Path(name))
-
-
-def remove_files_of_other_databases(chosen: str) -> None:
-    for name in FILES_BY_DATABASE[chosen] + (FILES_WITH_A_DATABASE if chosen == "none" else []):
-        remove(Path(name))
-
-
-def remove_options_not_chosen(answers: dict[str, object]) -> None:
-    for option, files in FILES_BY_OPTION.items():
-        if not answers[option]:
-            for name in files:
+def remove_files_the_answers_do_not_keep(context: dict[str, object]) -> None:
+    for answer, files in OPTIONAL_FILES.items():
+        for name, keeping in files.items():
+            if context[answer] not in keeping:
                 remove(Path(name))
 
 
@@ -236,10 +198,7 @@ def print_next_steps(answers: dict[str, object], lock_problem: str | None) -> No
 
 
 def main() -> None:
-    manager = str(ANSWERS["dependency_manager"])
-    remove_other_dependency_managers_files(manager)
-    remove_files_of_other_databases(str(ANSWERS["database"]))
-    remove_options_not_chosen(ANSWERS)
+    remove_files_the_answers_do_not_keep(CONTEXT)
     if UPDATE_RENDER:
         return
     write_template_record(CONTEXT)

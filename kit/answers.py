@@ -1,18 +1,22 @@
 """Answers and baking: the answers the suite bakes with (all pairs, refusals, the install matrix), and the services it
-bakes through pytest-cookies or cookiecutter's API (``BakedService``, which runs a service's own commands)."""
+bakes through pytest-cookies, cookiecutter's API or its command (``BakedService``, which runs a service's own
+commands)."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from kit.processes import clean_environment, find_python, python_executable, run
-from kit.template import DEFAULT_PYTHON, MANAGERS, PYTHONS, TEMPLATE_CONTEXT, TEMPLATE_DIR
+from kit.processes import CommandFailed, clean_environment, find_python, python_executable, run
+from kit.template import DEFAULT_PYTHON, MANAGERS, PYTHONS, TEMPLATE_CONTEXT, TEMPLATE_DIR, TOOLS_BIN
 
 # Text answers change the output too: each takes its default and this other value in the pairwise set. The path
 # and the index are the two ways to the shared package; the others change names, routes and metadata.
@@ -98,14 +102,16 @@ def answer_combinations() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return rendered, refused
 
 
-def answers_with_defaults(answers: Mapping[str, Any]) -> dict[str, Any]:
-    """The full set of answers a bake with ``answers`` uses: cookiecutter.json's defaults, then ``answers``."""
-    merged = {key: value[0] if isinstance(value, list) else value for key, value in TEMPLATE_CONTEXT.items()}
-    merged = {key: value for key, value in merged.items() if not key.startswith("_")}
-    merged.update(answers)
-    if "resource_name" not in answers:
-        merged["resource_name"] = str(merged["service_name"]).split("_")[0]
-    return merged
+def rendered_context(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Every variable of cookiecutter.json as cookiecutter renders it for a bake with ``answers``: each answer, the
+    defaults of the others (``resource_name`` derived from ``service_name``), and the derived names, the private
+    ``__`` variables (``__env_prefix``, ``__table_name``, ...). Cookiecutter's own rendering, as pytest-cookies
+    renders the context it hands a test."""
+    from cookiecutter.generate import generate_context
+    from cookiecutter.prompt import prompt_for_config
+
+    context = generate_context(str(TEMPLATE_DIR / "cookiecutter.json"), extra_context=dict(answers))
+    return dict(prompt_for_config(context, no_input=True))
 
 
 def case_id(answers: Mapping[str, Any]) -> str:
@@ -124,10 +130,16 @@ class BakedService:
     """A service generated from the template, with helpers to run its own commands inside it."""
 
     path: Path
+    # Every answer the service was baked with, defaults included (its .cruft.json: ``read_bake``).
     answers: dict[str, Any]
     installed: bool = field(default=False)
     # Variables every command of the service gets: for a service with a database, where its data and its tests go.
     environment: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def context(self) -> dict[str, Any]:
+        """The answers and the names derived from them, as cookiecutter rendered them for this service."""
+        return rendered_context(self.answers)
 
     @property
     def name(self) -> str:
@@ -135,7 +147,23 @@ class BakedService:
 
     @property
     def env_prefix(self) -> str:
-        return self.name.upper()
+        return str(self.context["__env_prefix"])
+
+    @property
+    def dist_name(self) -> str:
+        return str(self.context["__dist_name"])
+
+    @property
+    def image_name(self) -> str:
+        return str(self.context["__image_name"])
+
+    @property
+    def model_name(self) -> str:
+        return str(self.context["__model_name"])
+
+    @property
+    def table_name(self) -> str:
+        return str(self.context["__table_name"])
 
     def run(self, *command: str, env: Mapping[str, str] | None = None, timeout: float = 600) -> str:
         return run(command, self.path, clean_environment({**self.environment, **(env or {})}), timeout=timeout)
@@ -151,6 +179,15 @@ class BakedService:
 
     def files(self) -> list[Path]:
         return sorted(p for p in self.path.rglob("*") if ".venv" not in p.parts and p.is_file())
+
+
+def read_bake(path: Path) -> BakedService:
+    """The service baked at ``path``, with the answers its .cruft.json records: what the bake used, defaults and the
+    Python the pre_prompt hook chose included."""
+    record = json.loads((path / ".cruft.json").read_text(encoding="utf-8"))
+    recorded = record["context"]["cookiecutter"]
+    # The record's private keys (_template, _commit) say where the template is, not how the service was baked.
+    return BakedService(path=path, answers={key: value for key, value in recorded.items() if not key.startswith("_")})
 
 
 # What the ``baked`` fixture (conftest.py) gives a test.
@@ -192,7 +229,7 @@ def bake(output_dir: Path, **answers: Any) -> BakedService:
         project = cookiecutter(
             str(TEMPLATE_DIR), no_input=True, extra_context=answers, output_dir=str(output_dir), config_file=str(config)
         )
-    return BakedService(path=Path(project), answers=answers_with_defaults(answers))
+    return read_bake(Path(project))
 
 
 def bake_with_cookies(cookies: Any, **answers: Any) -> BakedService:
@@ -203,7 +240,39 @@ def bake_with_cookies(cookies: Any, **answers: Any) -> BakedService:
         result = cookies.bake(extra_context=answers, template=str(TEMPLATE_DIR))
     if result.exception is not None:
         raise result.exception
-    return BakedService(path=result.project_path, answers=answers_with_defaults(answers))
+    return read_bake(Path(result.project_path))
+
+
+def run_cookiecutter(
+    *arguments: str,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    check: bool = False,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """``cookiecutter --no-input *arguments`` as a user types it in a shell in ``cwd``: a clean environment (its PWD,
+    which the post-gen hook resolves a relative template path from, set to ``cwd``) with ``env`` over it, and
+    cookiecutter's temporary files in a scratch directory that is removed after it.
+
+    The output and the errors come in ``stdout``, as one stream in the order the user reads them; ``check`` raises
+    CommandFailed, with the end of that stream, when cookiecutter fails.
+    """
+    command = [str(TOOLS_BIN / "cookiecutter"), "--no-input", *arguments]
+    with cookiecutter_scratch() as scratch:
+        where = {"PWD": str(cwd)} if cwd is not None else {}
+        result = subprocess.run(
+            command,
+            cwd=cwd,
+            env=clean_environment({**where, "TMPDIR": scratch, **(env or {})}),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    if check and result.returncode != 0:
+        raise CommandFailed(f"`{' '.join(command)}` failed ({result.returncode}):\n{result.stdout[-4000:]}")
+    return result
 
 
 # The Python versions the template offers (cookiecutter.json; the first is the default), and which dependency

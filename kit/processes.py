@@ -1,5 +1,5 @@
 """Commands run as a user runs them: a clean environment, interpreters of each offered Python, a command that
-must succeed (``run``), a process group stopped by its id."""
+must succeed (``run``), git as a user with a name runs it (``git``), a process group stopped by its id."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from kit.template import PYTHONS
-
 # Settings of the machine running the suite that a generated service's commands must not inherit. The make
 # variables come from the template's own `make test`: a service's make would print "make[1]: Entering directory"
 # into its logs and take the suite's command-line variables (PYTEST_ARGS=...) as its own.
@@ -21,6 +19,14 @@ HIDDEN_VARIABLES = (
     "VIRTUAL_ENV", "PYTHONPATH", "PIP_FIND_LINKS", "PIP_EXTRA_INDEX_URL", "PIP_INDEX_URL",
     "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES",
 )  # fmt: skip
+# Who commits in the repositories the suite makes: git refuses to commit without a name and an e-mail address, which
+# a fresh machine (or CI's) has not configured.
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "Team",
+    "GIT_AUTHOR_EMAIL": "team@example.com",
+    "GIT_COMMITTER_NAME": "Team",
+    "GIT_COMMITTER_EMAIL": "team@example.com",
+}
 
 
 class CommandFailed(AssertionError):
@@ -55,6 +61,12 @@ def run(
             f"{result.stdout[-4000:]}\n{(result.stderr or '')[-4000:]}".rstrip()
         )
     return result.stdout
+
+
+def git(*args: str, cwd: Path) -> str:
+    """``git *args`` in ``cwd``, in a user's environment with GIT_IDENTITY; its output without the last newline.
+    A failure raises CommandFailed with git's own words."""
+    return run(["git", *args], cwd, clean_environment(GIT_IDENTITY)).rstrip("\n")
 
 
 def clean_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -121,5 +133,5 @@ def python_executable(version: str) -> str:
     """An interpreter of ``version`` (see find_python); raise CommandFailed, naming what is missing, if none runs."""
     found = find_python(version)
     if found is None:
-        raise CommandFailed(f"no working python{version} here; the suite needs Python {', '.join(sorted(PYTHONS))}")
+        raise CommandFailed(f"no working python{version} here; install Python {version} (on PATH, or with pyenv)")
     return found

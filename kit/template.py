@@ -1,16 +1,18 @@
 """The template itself, as the suite and the benchmark read it: an export of this checkout to bake from, and the
-facts cookiecutter.json holds (the choices, the lock files, the tool pins)."""
+facts cookiecutter.json holds (the choices, the lock files, the tool pins, which files belong to which answer)."""
 
 from __future__ import annotations
 
 import atexit
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from kit.processes import git
 
 # This checkout of the template repository.
 REPOSITORY_DIR = Path(__file__).resolve().parent.parent
@@ -24,13 +26,8 @@ def export_template(checkout: Path) -> Path:
     generation (the template has a pre_prompt hook): this checkout's .venv, hundreds of MB, would be copied with it.
     """
     export = Path(tempfile.mkdtemp(prefix="template-")) / checkout.name
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=checkout,
-        capture_output=True,
-        check=True,
-    )
-    for name in filter(None, listed.stdout.decode().split("\0")):
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=checkout)
+    for name in filter(None, listed.split("\0")):
         source = checkout / name
         if source.is_file():  # a tracked file deleted in the working tree is listed too
             (export / name).parent.mkdir(parents=True, exist_ok=True)
@@ -38,15 +35,15 @@ def export_template(checkout: Path) -> Path:
     if (checkout / ".git").is_dir():
         shutil.copytree(checkout / ".git", export / ".git", symlinks=True)
         # One pack for hundreds of loose objects: cookiecutter copies the whole template for every bake, file by file.
-        subprocess.run(["git", "repack", "-a", "-d", "-q"], cwd=export, check=True)
+        git("repack", "-a", "-d", "-q", cwd=export)
     else:
         # A git worktree: its .git is a file that points into the main checkout's repository, which the suite must
         # not write to. A clone of it stands in: the same branch, commit and history, its index reset to HEAD.
         clone = export.parent / "clone"
-        subprocess.run(["git", "clone", "--quiet", "--no-checkout", str(checkout), str(clone)], check=True)
+        git("clone", "--quiet", "--no-checkout", str(checkout), str(clone), cwd=export.parent)
         (clone / ".git").rename(export / ".git")
         clone.rmdir()
-        subprocess.run(["git", "reset", "--quiet"], cwd=export, check=True)
+        git("reset", "--quiet", cwd=export)
     atexit.register(shutil.rmtree, export.parent, ignore_errors=True)
     return export
 
@@ -67,3 +64,17 @@ DEFAULT_PYTHON = PYTHONS[0]
 # The lock files each dependency manager writes, as `make lock` leaves them.
 LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
 TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
+# Which files belong to which answer, as the post-gen hook removes them: each path as the service template names it
+# (``src/{{cookiecutter.service_name}}/db.py``), with the values of its answer that keep it.
+OPTIONAL_FILES: dict[str, dict[str, list[Any]]] = TEMPLATE_CONTEXT["__files"]
+
+
+def kept(name: str, answers: Mapping[str, Any]) -> bool:
+    """Whether the file or directory ``name`` of the service template (a path relative to it) stays in a service
+    baked with ``answers``: every answer it belongs to, itself or through a directory above it, keeps it."""
+    return all(
+        answers[answer] in keeping
+        for answer, files in OPTIONAL_FILES.items()
+        for path, keeping in files.items()
+        if name == path or name.startswith(f"{path}/")
+    )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from template_updater.process import UpdateError, git, short
+from template_updater.update import release_tags
 
 SKIPPED = {".git", ".venv", "node_modules", "__pycache__"}
 
@@ -39,11 +40,30 @@ def services(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def recorded_commit(service: Path) -> str:
+def record(service: Path) -> dict[str, object]:
     try:
-        return str(json.loads((service / ".cruft.json").read_text(encoding="utf-8")).get("commit") or "")
+        found = json.loads((service / ".cruft.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return ""
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def recorded_commit(service: Path) -> str:
+    return str(record(service).get("commit") or "")
+
+
+def template_releases(service: Path, known: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The releases of the template ``service`` records, looked up once per template (``known``); none when it
+    cannot be reached: the table names those commits by their hashes."""
+    template = str(record(service).get("template") or "")
+    local = service / template
+    key = str(local.resolve()) if template and local.exists() else template
+    if key not in known:
+        try:
+            known[key] = release_tags(template, cwd=service) if template else {}
+        except UpdateError:
+            known[key] = {}
+    return known[key]
 
 
 def collided_files(stderr: str) -> list[str]:
@@ -52,7 +72,7 @@ def collided_files(stderr: str) -> list[str]:
     return [line.split()[0] for line in report if line.startswith("  ") and line.strip()]
 
 
-def update_one(service: Path, name: str, make_arguments: list[str]) -> Outcome:
+def update_one(service: Path, name: str, make_arguments: list[str], tags: dict[str, str]) -> Outcome:
     before = recorded_commit(service)
     result = subprocess.run(
         ["make", "update", *make_arguments], cwd=service, capture_output=True, text=True, check=False
@@ -62,8 +82,8 @@ def update_one(service: Path, name: str, make_arguments: list[str]) -> Outcome:
         if not git("status", "--porcelain", "--", ".", cwd=service):
             return Outcome(name, before, after, "up to date", needs_person=False)
         git("add", "--all", "--", ".", cwd=service)
-        git("commit", "--quiet", "--message", f"Update {name} from the template ({short(before)} to {short(after)})",
-            cwd=service)  # fmt: skip
+        moved = f"{named(before, tags)} to {named(after, tags)}"
+        git("commit", "--quiet", "--message", f"Update {name} from the template ({moved})", cwd=service)
         return Outcome(name, before, after, "updated, committed", needs_person=False)
     # Put the service back as it was, so that the next one starts from a clean tree.
     git("reset", "--quiet", "--hard", cwd=service)
@@ -77,9 +97,15 @@ def update_one(service: Path, name: str, make_arguments: list[str]) -> Outcome:
     return Outcome(name, before, before, why, needs_person=True)
 
 
-def table(outcomes: list[Outcome]) -> str:
+def named(commit: str, tags: dict[str, str]) -> str:
+    """A template commit as the table names it: its release where it is one, else its short hash."""
+    return tags.get(commit) or short(commit) or "-"
+
+
+def table(outcomes: list[Outcome], tags: dict[str, str]) -> str:
+    """One row per service: where it came from and went to (releases where the commits are tagged), and how."""
     rows = [("service", "from", "to", "result")]
-    rows += [(o.service, short(o.before) or "-", short(o.after) or "-", o.result) for o in outcomes]
+    rows += [(o.service, named(o.before, tags), named(o.after, tags), o.result) for o in outcomes]
     widths = [max(len(row[column]) for row in rows) for column in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)) + "  " + row[3]
@@ -101,12 +127,15 @@ def fleet(root: Path, ref: str | None, make_arguments: list[str]) -> int:
             "commit or stash them first: each service's update is committed on its own"
         )
     arguments = [*make_arguments, *([f"REF={ref}"] if ref else [])]
-    outcomes = []
+    outcomes: list[Outcome] = []
+    tags: dict[str, str] = {}
+    known: dict[str, dict[str, str]] = {}
     for service in found:
         name = str(service.relative_to(root))
         print(f"Updating {name} ...", flush=True)
-        outcomes.append(update_one(service, name, arguments))
-    print("\n" + table(outcomes))
+        tags.update(template_releases(service, known))
+        outcomes.append(update_one(service, name, arguments, tags))
+    print("\n" + table(outcomes, tags))
     blocked = [o.service for o in outcomes if o.needs_person]
     if blocked:
         print(f"\n{len(blocked)} of {len(outcomes)} services need a person: {', '.join(blocked)}", file=sys.stderr)

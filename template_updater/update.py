@@ -15,7 +15,7 @@ import shlex
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,10 +73,35 @@ def resolve(clone: Path, ref: str | None, template: str) -> str:
     return result.stdout.strip()
 
 
+def version(tag: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in RELEASE_TAG.match(tag).groups())  # type: ignore[union-attr]
+
+
 def releases(clone: Path) -> list[str]:
     """The template's release tags, oldest first."""
-    tags = [tag for tag in git("tag", "--list", "v*", cwd=clone).split() if RELEASE_TAG.match(tag)]
-    return sorted(tags, key=lambda tag: tuple(int(part) for part in RELEASE_TAG.match(tag).groups()))  # type: ignore[union-attr]
+    return sorted((tag for tag in git("tag", "--list", "v*", cwd=clone).split() if RELEASE_TAG.match(tag)), key=version)
+
+
+def release_tags(template: str | Path, cwd: Path | None = None) -> dict[str, str]:
+    """The release of each commit of ``template`` (a clone, a path or a URL, as git reads it from ``cwd``) that is
+    one: the newest where a commit has several."""
+    commit_of: dict[str, str] = {}
+    for line in git("ls-remote", "--tags", str(template), cwd=cwd).splitlines():
+        object_name, ref = line.split("\t")
+        tag = ref.removeprefix("refs/tags/")
+        if tag.endswith("^{}"):  # an annotated tag's commit; its own line names the tag object
+            commit_of[tag.removesuffix("^{}")] = object_name
+        else:
+            commit_of.setdefault(tag, object_name)
+    found: dict[str, str] = {}
+    for tag in sorted(filter(RELEASE_TAG.match, commit_of), key=version):
+        found[commit_of[tag]] = tag
+    return found
+
+
+def described(commit: str, tags: Mapping[str, str]) -> str:
+    """A template commit as a person reads it: its release, then its short hash, where it is one; else the hash."""
+    return f"{tags[commit]} ({short(commit)})" if commit in tags else short(commit)
 
 
 def target(clone: Path, ref: str | None, template: str) -> tuple[str, str]:
@@ -189,6 +214,8 @@ class Taken:
     new: str
     name: str
     releases: list[str]
+    # The release of each tagged commit of the template, to name the two commits by.
+    tags: dict[str, str] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     conflicted: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -211,8 +238,11 @@ def take(ref: str | None, clone: Path | None = None) -> Taken | None:
             print(f"Already up to date with the template's {name} ({short(new)}, {template}){past}; nothing to do.")
             return None
         refuse_uncommitted_changes()
-        taken = Taken(template, old, new, name, releases_between(clone, old, new))
-        print(f"Updating from template commit {short(old)} to {short(new)}, {name} ({template}) ...")
+        taken = Taken(template, old, new, name, releases_between(clone, old, new), release_tags(clone))
+        print(
+            f"Updating from template commit {described(old, taken.tags)} to {described(new, taken.tags)}, {name} "
+            f"({template}) ..."
+        )
         for release in taken.releases:
             print(f"  {release}")
         with tempfile.TemporaryDirectory(prefix="template-update-") as tmp:
@@ -245,10 +275,11 @@ def update(ref: str | None, clone: Path | None = None) -> int:
     if taken.collided:
         print_collisions(taken.conflicted, taken.notes)
         return 1
-    print(f"\nUpdated to template commit {short(taken.new)}. Files changed:")
+    print(f"\nUpdated to template commit {described(taken.new, taken.tags)}. Files changed:")
     for name in taken.files:
         print(f"  {name}")
-    print(f"\nThe template's {CHANGELOG} since {short(taken.old)}:" if taken.entries else f"\nNo {CHANGELOG} entries.")
+    since = described(taken.old, taken.tags)
+    print(f"\nThe template's {CHANGELOG} since {since}:" if taken.entries else f"\nNo {CHANGELOG} entries.")
     for line in taken.entries:
         print(f"  {line}")
     print("\nNext: make install test, review `git diff HEAD`, then commit.")

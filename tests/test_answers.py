@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -11,8 +10,8 @@ import pytest
 from cookiecutter.exceptions import FailedHookException
 from cookiecutter.main import cookiecutter
 
-from kit.answers import cookiecutter_scratch
-from kit.template import TEMPLATE_DIR, TOOLS_BIN
+from kit.answers import cookiecutter_scratch, run_cookiecutter
+from kit.template import TEMPLATE_DIR
 
 REFUSALS = [
     # (answer, value, words the first line of output must contain)
@@ -56,19 +55,8 @@ REFUSED_BY_COOKIECUTTER = [
 ]
 
 
-def run_cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess[str]:
-    command = [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output_dir), str(TEMPLATE_DIR)]
-    with cookiecutter_scratch() as scratch:
-        return subprocess.run(
-            [*command, *answers],
-            env={**os.environ, "TMPDIR": scratch},
-            capture_output=False,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,  # one stream, in the order the user would read it
-            text=True,
-            check=False,
-            timeout=120,
-        )
+def generate(output_dir: Path, *answers: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_cookiecutter("--output-dir", str(output_dir), str(TEMPLATE_DIR), *answers, env=env, timeout=120)
 
 
 # cookiecutter's own report of a hook that exited non-zero (with cookiecutter's traceback) follows the hook's output.
@@ -90,7 +78,7 @@ def hook_output(result: subprocess.CompletedProcess[str]) -> list[str]:
 def test_a_bad_answer_is_refused_first_in_one_line_and_nothing_is_left(
     tmp_path: Path, key: str, value: str, expected: str
 ) -> None:
-    result = run_cookiecutter(tmp_path, f"{key}={value}", "_lock_dependencies=no")
+    result = generate(tmp_path, f"{key}={value}", "_lock_dependencies=no")
 
     assert result.returncode != 0
     first_line = result.stdout.strip().splitlines()[0]
@@ -105,7 +93,7 @@ def test_a_bad_answer_is_refused_first_in_one_line_and_nothing_is_left(
 def test_an_unknown_choice_is_refused_by_cookiecutter_and_nothing_is_left(
     tmp_path: Path, key: str, value: str, named: str
 ) -> None:
-    result = run_cookiecutter(tmp_path, f"{key}={value}")
+    result = generate(tmp_path, f"{key}={value}")
 
     assert result.returncode != 0
     assert named in result.stdout
@@ -119,7 +107,7 @@ def test_a_service_name_that_is_a_path_touches_nothing_outside_the_output_direct
     output.mkdir()
     neighbour.write_text("keep me")
 
-    result = run_cookiecutter(output, f"service_name={name}", "_lock_dependencies=no")
+    result = generate(output, f"service_name={name}", "_lock_dependencies=no")
 
     assert result.returncode != 0
     assert result.stdout.startswith("ERROR: service_name "), result.stdout
@@ -130,7 +118,7 @@ def test_a_service_name_that_is_a_path_touches_nothing_outside_the_output_direct
 
 
 def test_the_defaults_bake_without_any_answer(tmp_path: Path) -> None:
-    result = run_cookiecutter(tmp_path, "_lock_dependencies=no")
+    result = generate(tmp_path, "_lock_dependencies=no")
 
     assert result.returncode == 0, result.stdout
     assert (tmp_path / "order_manager" / "src" / "order_manager" / "api.py").is_file()
@@ -139,16 +127,9 @@ def test_the_defaults_bake_without_any_answer(tmp_path: Path) -> None:
 
 def test_a_missing_lock_tool_still_generates_and_says_how_to_lock(tmp_path: Path) -> None:
     # PATH without poetry: the post-gen hook cannot lock, yet the service is written.
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run(
-        [str(TOOLS_BIN / "python"), "-m", "cookiecutter", "--no-input", "-o", str(tmp_path), str(TEMPLATE_DIR)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = generate(tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, result.stdout
     assert (tmp_path / "order_manager" / "pyproject.toml").is_file()
     assert not (tmp_path / "order_manager" / "poetry.lock").exists()
     # (This PATH lacks the service's Python too, which Poetry also needs to lock.)

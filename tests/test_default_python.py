@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from kit.answers import BakedService, cookiecutter_scratch
-from kit.processes import clean_environment, find_python, real_interpreter
+from kit.answers import BakedService, read_bake, run_cookiecutter
+from kit.processes import find_python, real_interpreter
 from kit.template import PYTHONS, TEMPLATE_DIR, TOOLS_BIN
 
 NEWEST_OFFERED = PYTHONS[0]
@@ -52,20 +52,8 @@ def newest_on(path: str) -> str | None:
 
 def generate(output: Path, path: str, *answers: str) -> tuple[BakedService, str]:
     """``cookiecutter --no-input`` as a user runs it, with PATH as given; the service and what was printed."""
-    with cookiecutter_scratch() as scratch:
-        result = subprocess.run(
-            [str(TOOLS_BIN / "cookiecutter"), "--no-input", "--output-dir", str(output), str(TEMPLATE_DIR), *answers],
-            env=clean_environment({"PATH": path, "TMPDIR": scratch}),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    version = (output / "order_manager" / ".python-version").read_text().strip()
-    return BakedService(output / "order_manager", {"service_name": "order_manager", "python_version": version}), (
-        result.stdout
-    )
+    result = run_cookiecutter("--output-dir", str(output), str(TEMPLATE_DIR), *answers, env={"PATH": path}, check=True)
+    return read_bake(output / "order_manager"), result.stdout
 
 
 def older_pythons_here() -> list[str]:

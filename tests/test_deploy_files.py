@@ -54,10 +54,39 @@ def dockerfile_service(request: pytest.FixtureRequest, baked: Any) -> BakedServi
     )
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["without-traces", "with-traces"])
+# With traces, the Deployment names the collector and the NetworkPolicy opens egress to it; a database's kustomize
+# component adds what that database needs.
+KUBERNETES_VARIANTS = [("none", False), ("none", True), ("sqlite", False), ("postgresql", True)]
+
+
+@pytest.fixture(
+    scope="module",
+    params=KUBERNETES_VARIANTS,
+    ids=[f"{database}-{'with' if traces else 'without'}-traces" for database, traces in KUBERNETES_VARIANTS],
+)
 def kubernetes_service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
-    # With traces, the Deployment names the collector and the NetworkPolicy opens egress to it.
-    return baked(include_kubernetes=True, use_opentelemetry=request.param)
+    database, traces = request.param
+    return baked(include_kubernetes=True, database=database, use_opentelemetry=traces)
+
+
+def kustomize(service: BakedService) -> list[dict[str, Any]]:
+    """What `kubectl apply -k deploy/k8s` would apply: the base with the database's component."""
+    built = run_tool(str(TOOLS_BIN / "kubectl"), "kustomize", "deploy/k8s", cwd=service.path)
+    return [document for document in yaml.safe_load_all(built) if document]
+
+
+def listed_resources(directory: Path) -> list[dict[str, Any]]:
+    """The manifests a kustomization (or component) lists as resources, and those of its components."""
+    kustomization = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    documents = [
+        document
+        for name in kustomization.get("resources", [])
+        for document in yaml.safe_load_all((directory / name).read_text())
+        if document
+    ]
+    for component in kustomization.get("components", []):
+        documents += listed_resources(directory / component)
+    return documents
 
 
 def test_every_dockerfile_passes_hadolint_without_ignores(dockerfile_service: BakedService) -> None:
@@ -79,17 +108,49 @@ def resource_ids(documents: Iterable[Any]) -> list[tuple[str, str]]:
 def test_kustomize_builds_every_manifest_and_the_result_matches_the_api_schemas(
     kubernetes_service: BakedService, tmp_path: Path
 ) -> None:
-    k8s = kubernetes_service.path / "deploy" / "k8s"
-    built = run_tool(str(TOOLS_BIN / "kubectl"), "kustomize", "deploy/k8s", cwd=kubernetes_service.path)
-    in_files = [
-        document
-        for path in k8s.glob("*.yaml")
-        if path.name != "kustomization.yaml"
-        for document in yaml.safe_load_all(path.read_text())
-    ]
-    assert resource_ids(yaml.safe_load_all(built)) == resource_ids(in_files), "kustomize left a manifest out"
-    (tmp_path / "built.yaml").write_text(built)
+    built = kustomize(kubernetes_service)
+    expected = set(resource_ids(listed_resources(kubernetes_service.path / "deploy" / "k8s")))
+    if kubernetes_service.answers["database"] == "sqlite":  # its component deletes the autoscaler
+        expected.remove(("HorizontalPodAutoscaler", kubernetes_service.name.replace("_", "-")))
+    assert resource_ids(built) == sorted(expected), "kustomize left a manifest out"
+    (tmp_path / "built.yaml").write_text(yaml.safe_dump_all(built))
     run_tool(str(TOOLS_BIN / "kubernetes-validate"), "--strict", "built.yaml", cwd=tmp_path)
+
+
+def test_each_database_component_gives_the_deployment_what_its_database_needs(
+    kubernetes_service: BakedService,
+) -> None:
+    database, prefix = kubernetes_service.answers["database"], kubernetes_service.env_prefix
+    built = kustomize(kubernetes_service)
+    kinds = {document["kind"] for document in built}
+    (deployment,) = (document for document in built if document["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    env = {variable["name"] for variable in pod["containers"][0]["env"]}
+    egress_ports = {
+        port["port"]
+        for document in built
+        if document["kind"] == "NetworkPolicy"
+        for rule in document["spec"].get("egress", [])
+        for port in rule["ports"]
+    }
+
+    if database == "sqlite":
+        assert deployment["spec"]["replicas"] == 1 and deployment["spec"]["strategy"]["type"] == "Recreate"
+        assert "HorizontalPodAutoscaler" not in kinds and "PersistentVolumeClaim" in kinds
+        assert [container["name"] for container in pod["initContainers"]] == ["migrate"]
+        assert f"{prefix}_DATABASE_URL" in env
+    else:
+        assert deployment["spec"]["replicas"] == 2 and "HorizontalPodAutoscaler" in kinds
+        assert "initContainers" not in pod and "PersistentVolumeClaim" not in kinds
+    if database == "postgresql":
+        assert "Job" in kinds and f"{prefix}_DATABASE_URL_FILE" in env and 5432 in egress_ports
+    else:
+        assert "Job" not in kinds and 5432 not in egress_ports
+    if database == "none":
+        assert not any(name.startswith(f"{prefix}_DATABASE") for name in env)
+    # The base's hardening reaches every container a component adds.
+    for container in pod.get("initContainers", []) + pod["containers"]:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True, container["name"]
 
 
 # A checkov skip is `CKV_K8S_43=<reason>`; the reason must be words a reviewer can judge, not a token.
@@ -98,9 +159,12 @@ CHECKOV_SKIP = re.compile(r"CKV2?_[A-Z0-9]+_\d+=(?P<reason>.+)")
 
 @pytest.mark.network  # checkov runs through `uv tool run`, which fetches it
 def test_kubernetes_manifests_pass_checkov_with_each_skip_justified(kubernetes_service: BakedService) -> None:
-    output = checkov(kubernetes_service, "--framework", "kubernetes", "--directory", "deploy/k8s")
+    # What kustomize builds, not the files: a component's patches are fragments of a manifest.
+    (kubernetes_service.path / "built.yaml").write_text(yaml.safe_dump_all(kustomize(kubernetes_service)))
+    output = checkov(kubernetes_service, "--framework", "kubernetes", "--file", "built.yaml")
+    (kubernetes_service.path / "built.yaml").unlink()
     assert "Failed checks: 0" in output
-    for path in (kubernetes_service.path / "deploy" / "k8s").glob("*.yaml"):
+    for path in (kubernetes_service.path / "deploy" / "k8s").glob("**/*.yaml"):
         for document in filter(None, yaml.safe_load_all(path.read_text())):
             for key, value in document.get("metadata", {}).get("annotations", {}).items():
                 if key.startswith("checkov.io/skip"):

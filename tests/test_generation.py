@@ -14,33 +14,21 @@ from typing import Any
 
 import pytest
 import yaml
+from cookiecutter.environment import StrictEnvironment
 from cookiecutter.exceptions import FailedHookException
 
 from kit.answers import (
     BakedService,
     answer_combinations,
     answer_values,
-    answers_with_defaults,
     bake_with_cookies,
     case_id,
     refusal,
+    rendered_context,
 )
-from kit.template import PROJECT_TEMPLATE, TOOLS_BIN
+from kit.template import OPTIONAL_FILES, PROJECT_TEMPLATE, TOOLS_BIN, kept
 
 RENDERED, REFUSED = answer_combinations()
-FILES_ONLY_FOR_MANAGER = {
-    "poetry": {"poetry.toml"},
-    "pip": {"requirements.in", "requirements-dev.in"},
-    "uv": set(),
-}
-FILES_ONLY_FOR_OPTION = {"include_kubernetes": "deploy/", "include_ci_workflow": ".github/"}
-# The Kubernetes files that depend on the database: a migration Job for PostgreSQL, a volume (and no autoscaler)
-# for SQLite.
-FILES_ONLY_FOR_DATABASE = {
-    "deploy/k8s/migrate-job.yaml": {"postgresql"},
-    "deploy/k8s/volume.yaml": {"sqlite"},
-    "deploy/k8s/hpa.yaml": {"none", "postgresql"},
-}
 UNRENDERED = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
 STRUCTURED = {".toml", ".yaml", ".yml", ".json"}
 
@@ -66,7 +54,7 @@ def test_the_combinations_hold_every_pair_of_answer_values() -> None:
 def test_a_combination_the_template_cannot_render_is_refused(
     answers: dict[str, Any], cookies: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    expected = refusal(answers_with_defaults(answers))
+    expected = refusal(rendered_context(answers))
     assert expected is not None
     with pytest.raises(FailedHookException):
         bake_with_cookies(cookies, _lock_dependencies=False, **answers)
@@ -86,26 +74,20 @@ def test_no_unrendered_template_syntax_in_any_path_or_file(service: BakedService
             assert not UNRENDERED.search(line.replace("${{", "")), f"{relative}:{number}: {line}"
 
 
+def rendered(name: str, answers: dict[str, Any]) -> str:
+    """A path of the service template as cookiecutter names it in a service baked with ``answers``."""
+    return StrictEnvironment().from_string(name).render(cookiecutter=answers)
+
+
 def structured_files_the_answers_keep(answers: dict[str, Any]) -> set[str]:
     """The TOML, YAML and JSON files a service with ``answers`` has: those of the template the answers keep, and
     the .cruft.json the post-gen hook writes."""
-    kept = {".cruft.json"}
+    files = {".cruft.json"}
     for path in PROJECT_TEMPLATE.rglob("*"):
         name = str(path.relative_to(PROJECT_TEMPLATE))
-        if path.suffix not in STRUCTURED or not path.is_file():
-            continue
-        if any(
-            name in files
-            for manager, files in FILES_ONLY_FOR_MANAGER.items()
-            if manager != answers["dependency_manager"]
-        ):
-            continue
-        if any(name.startswith(prefix) and not answers[option] for option, prefix in FILES_ONLY_FOR_OPTION.items()):
-            continue
-        if answers["database"] not in FILES_ONLY_FOR_DATABASE.get(name, {answers["database"]}):
-            continue
-        kept.add(name)
-    return kept
+        if path.is_file() and path.suffix in STRUCTURED and kept(name, answers):
+            files.add(rendered(name, answers))
+    return files
 
 
 def test_every_toml_yaml_and_json_file_parses(service: BakedService) -> None:
@@ -123,16 +105,17 @@ def test_every_toml_yaml_and_json_file_parses(service: BakedService) -> None:
     assert parsed == structured_files_the_answers_keep(service.answers)
 
 
+def test_each_file_the_answers_choose_is_in_the_template() -> None:
+    assert set(OPTIONAL_FILES) <= set(answer_values()), "cookiecutter.json's __files names an answer it does not ask"
+    missing = [name for files in OPTIONAL_FILES.values() for name in files if not (PROJECT_TEMPLATE / name).exists()]
+    assert missing == [], "cookiecutter.json's __files names paths the service template does not have"
+
+
 def test_only_the_chosen_options_files_remain(service: BakedService) -> None:
-    names = {str(path.relative_to(service.path)) for path in service.files()}
-    answers = service.answers
-    for manager, files in FILES_ONLY_FOR_MANAGER.items():
-        if manager == answers["dependency_manager"]:
-            assert files <= names
-        else:
-            assert not files & names, f"{manager} files left in a {answers['dependency_manager']} service"
-    for option, prefix in FILES_ONLY_FOR_OPTION.items():
-        assert any(n.startswith(prefix) for n in names) == answers[option], f"{option}={answers[option]}"
+    for answer, files in OPTIONAL_FILES.items():
+        for name in files:
+            there = (service.path / rendered(name, service.answers)).exists()
+            assert there == kept(name, service.answers), f"{name}, {answer}={service.answers[answer]!r}"
 
 
 def test_no_trace_of_the_shared_package_unless_chosen(service: BakedService) -> None:
@@ -166,6 +149,26 @@ def test_generated_code_passes_ruff(service: BakedService) -> None:
         assert result.returncode == 0, result.stdout + result.stderr
 
 
+# A resource's table is its plural: one rule of English endings, no irregular plurals. A service's table keeps its
+# name through every template update, so these never change.
+TABLE_NAMES = {
+    "order": "orders",
+    "line_item": "line_items",
+    "category": "categories",
+    "day": "days",
+    "address": "addresses",
+    "box": "boxes",
+    "batch": "batches",
+    "dish": "dishes",
+    "person": "persons",
+}
+
+
+@pytest.mark.parametrize(("resource_name", "table_name"), TABLE_NAMES.items(), ids=list(TABLE_NAMES))
+def test_a_resources_table_is_its_plural(resource_name: str, table_name: str) -> None:
+    assert rendered_context({"resource_name": resource_name})["__table_name"] == table_name
+
+
 @pytest.mark.parametrize(
     ("description", "author_name"),
     [
@@ -195,3 +198,4 @@ def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str)
     assert all(path.exists() is (database != "none") for path in layer), [p.name for p in layer if p.exists()]
     assert ("sqlalchemy" in dependencies) is (database != "none")
     assert ("psycopg" in dependencies) is (database == "postgresql")
+

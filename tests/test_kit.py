@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from cookiecutter.exceptions import FailedHookException
 
-from kit.answers import bake_with_cookies
+from kit.answers import Baker, bake_with_cookies, read_bake
 from kit.processes import clean_environment
 from kit.serving import wait_until_answers
 from kit.template import REPOSITORY_DIR, TOOLS_BIN
@@ -157,3 +158,19 @@ def test_a_bake_leaves_nothing_in_the_temporary_directory_refused_or_not(
     with pytest.raises(FailedHookException):
         bake_with_cookies(cookies, service_name="refused_one", port="not-a-port", _lock_dependencies=False)
     assert sorted(path.name for path in temporary.iterdir()) == []
+
+
+def test_a_bakes_answers_and_derived_names_are_the_ones_its_files_were_rendered_with(baked: Baker) -> None:
+    service = baked(service_name="user_manager", database="sqlite")
+    package = service.path / "src" / service.name
+
+    # resource_name and port are cookiecutter's defaults, as the bake's .cruft.json records them.
+    assert (service.answers["resource_name"], service.answers["port"]) == ("user", "8000")
+    assert read_bake(service.path).answers == service.answers
+    names = (service.dist_name, service.env_prefix, service.image_name, service.model_name, service.table_name)
+    assert names == ("user-manager", "USER_MANAGER", "user-manager:0.1.0", "User", "users")
+    assert tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["name"] == service.dist_name
+    assert f'ENV_PREFIX = "{service.env_prefix}_"' in (package / "config.py").read_text()
+    assert f"IMAGE ?= {service.image_name}\n" in (service.path / "Makefile").read_text()
+    models = (package / "models.py").read_text()
+    assert f"class {service.model_name}(Base):" in models and f'__tablename__ = "{service.table_name}"' in models

@@ -18,29 +18,15 @@ from typing import Any
 
 import pytest
 
-from kit.answers import BakedService
-from kit.processes import clean_environment, python_executable, run
+from kit.answers import BakedService, run_cookiecutter
+from kit.processes import GIT_IDENTITY, CommandFailed, clean_environment, git, python_executable
 from kit.template import LOCK_FILES, MANAGERS, PROJECT_TEMPLATE, SHARED_PACKAGE_DIR, TEMPLATE_DIR, TOOLS_BIN
 
 pytestmark = pytest.mark.update
 
 
-def git(*args: str, cwd: Path) -> str:
-    return run(["git", *args], cwd).strip()
-
-
 def cruft_record(service: Path) -> dict[str, Any]:
     return json.loads((service / ".cruft.json").read_text())
-
-
-def run_cookiecutter(cwd: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    subprocess.run(
-        [str(TOOLS_BIN / "cookiecutter"), "--no-input", *args],
-        cwd=cwd,
-        env=clean_environment({"PWD": str(cwd), **(env or {})}),
-        capture_output=True,
-        check=True,
-    )
 
 
 def test_plain_cookiecutter_records_the_template_commit_and_the_public_answers(baked: Any) -> None:
@@ -63,7 +49,7 @@ def test_a_relative_template_path_is_recorded_relative_to_the_service(tmp_path: 
     workdir.mkdir()
     typed = os.path.relpath(TEMPLATE_DIR, workdir)
 
-    run_cookiecutter(workdir, typed, "--output-dir", "services", "_lock_dependencies=no")
+    run_cookiecutter(typed, "--output-dir", "services", "_lock_dependencies=no", cwd=workdir, check=True)
 
     service = workdir / "services" / "order_manager"
     template = cruft_record(service)["template"]
@@ -74,7 +60,7 @@ def test_a_relative_template_path_is_recorded_relative_to_the_service(tmp_path: 
 def test_update_renders_neither_lock_nor_write_a_record(tmp_path: Path) -> None:
     # The renders cruft makes for `make update` run with TEMPLATE_UPDATE=1 exported by the Makefile. Locking is
     # on here (the template's default, which is what those renders get), so only the switch can stop it.
-    run_cookiecutter(tmp_path, str(TEMPLATE_DIR), "dependency_manager=uv", env={"TEMPLATE_UPDATE": "1"})
+    run_cookiecutter(str(TEMPLATE_DIR), "dependency_manager=uv", cwd=tmp_path, env={"TEMPLATE_UPDATE": "1"}, check=True)
 
     service = tmp_path / "order_manager"
     assert (service / "pyproject.toml").is_file()
@@ -108,17 +94,11 @@ CONFLICT_MARKER = re.compile(r"^(<{7}|>{7})( |$)", re.MULTILINE)
 UPDATER_FIX = "(the updater of the new template version) "
 CHANGELOG_ENTRY = "- Services depend on cachetools. **After updating:** `make install`."
 PARALLEL = 3  # services generated or updated at a time
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Team",
-    "GIT_AUTHOR_EMAIL": "team@example.com",
-    "GIT_COMMITTER_NAME": "Team",
-    "GIT_COMMITTER_EMAIL": "team@example.com",
-}
 
 
 def run_in(cwd: Path, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        command, cwd=cwd, env=clean_environment(IDENTITY), capture_output=True, text=True, timeout=900, check=False
+        command, cwd=cwd, env=clean_environment(GIT_IDENTITY), capture_output=True, text=True, timeout=900, check=False
     )
     if check and result.returncode != 0:
         pytest.fail(f"`{' '.join(command)}` failed in {cwd} ({result.returncode}):\n{result.stdout[-3000:]}\n"
@@ -127,8 +107,8 @@ def run_in(cwd: Path, *command: str, check: bool = True) -> subprocess.Completed
 
 
 def commit_all(repo: Path, message: str) -> None:
-    run_in(repo, "git", "add", "-A")
-    run_in(repo, "git", "commit", "--quiet", "-m", message)
+    git("add", "-A", cwd=repo)
+    git("commit", "--quiet", "-m", message, cwd=repo)
 
 
 def cruft_create(output: Path, template: Path, checkout: str, **answers: Any) -> Path:
@@ -200,7 +180,7 @@ class TeamService:
             for path in self.repo.rglob("*")
             if path.is_file() and not {".git", ".venv", "__pycache__", ".pytest_cache"} & set(path.parts)
         }
-        files["git status"] = run_in(self.repo, "git", "status", "--porcelain").stdout
+        files["git status"] = git("status", "--porcelain", cwd=self.repo)
         return files
 
 
@@ -239,16 +219,10 @@ def generate(template: Path, root: Path, manager: str, shared: bool, creator: st
             str(template),
         )
     else:
-        run_in(
-            output,
-            str(TOOLS_BIN / "cookiecutter"),
-            "--no-input",
-            str(template),
-            *(f"{k}={v}" for k, v in answers.items()),
-        )
+        run_cookiecutter(str(template), *(f"{k}={v}" for k, v in answers.items()), cwd=output, check=True)
     service = output / "order_manager"
     repo = root if shared else service
-    run_in(repo, "git", "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=repo)
     commit_all(repo, "Generated from the template")
     return TeamService(path=service, repo=repo, manager=manager, shared=shared)
 
@@ -261,7 +235,7 @@ def template_repository(root: Path) -> str:
         if source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
-    run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=root)
     commit_all(root, "Before")
     return git("rev-parse", "HEAD", cwd=root)
 
@@ -500,14 +474,15 @@ UPDATE_LANDED = "727ce686b10c882fd97e11a21c4bbb530076bae0"
 @pytest.mark.network
 def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path: Path) -> None:
     clone = tmp_path / "template"
-    run_in(tmp_path, "git", "clone", "--quiet", str(TEMPLATE_DIR), str(clone))
+    git("clone", "--quiet", str(TEMPLATE_DIR), str(clone), cwd=tmp_path)
     head = git("rev-parse", "HEAD", cwd=clone)
-    assert run_in(clone, "git", "merge-base", "--is-ancestor", UPDATE_LANDED, head, check=False).returncode == 0, (
-        f"{UPDATE_LANDED} is not in this clone's history: CI needs a full clone of main"
-    )
+    try:
+        git("merge-base", "--is-ancestor", UPDATE_LANDED, head, cwd=clone)
+    except CommandFailed:
+        pytest.fail(f"{UPDATE_LANDED} is not in this clone's history: CI needs a full clone of main")
     generated = cruft_create(tmp_path, clone, UPDATE_LANDED)
     service = TeamService(path=generated, repo=generated, manager="uv", shared=False)
-    run_in(service.repo, "git", "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=service.repo)
     commit_all(service.repo, "Generated from the template")
     service.install()
 
@@ -541,7 +516,7 @@ def release(template: Path, tag: str, entry: str) -> str:
     heading = f"## {tag} (2026-12-01)\n\n" + (f"{entry}\n\n" if entry else "")
     replace_once(template / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{heading}")
     commit_all(template, f"Release {tag}")
-    run_in(template, "git", "tag", "--annotate", tag, "--message", tag)
+    git("tag", "--annotate", tag, "--message", tag, cwd=template)
     return git("rev-parse", "HEAD", cwd=template)
 
 
@@ -574,10 +549,10 @@ class ReleaseSteps:
 def release_steps(tmp_path_factory: pytest.TempPathFactory, released_template: ReleasedTemplate) -> ReleaseSteps:
     root = tmp_path_factory.mktemp("released")
     generated = cruft_create(root, released_template.path, "v1.0.0")
-    run_in(generated, "git", "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=generated)
     commit_all(generated, "Generated from the template")
     # The steps run in a fresh clone of the service, before any `make install`.
-    run_in(root, "git", "clone", "--quiet", str(generated), "clone")
+    git("clone", "--quiet", str(generated), "clone", cwd=root)
     service = TeamService(path=root / "clone", repo=root / "clone", manager="uv", shared=False)
     python = f"PYTHON={python_executable('3.12')}"
     steps, records = {}, {"generated": cruft_record(service.path)["commit"]}
@@ -616,6 +591,8 @@ def test_update_takes_the_newest_release_not_the_default_branch(
 ) -> None:
     assert release_steps.records["update"] == released_template.commits["v1.1.0"]
     assert "release v1.1.0" in release_steps.steps["update"].stdout
+    old, new = (f"{tag} ({released_template.commits[tag][:12]})" for tag in ("v1.0.0", "v1.1.0"))
+    assert f"Updating from template commit {old} to {new}, " in release_steps.steps["update"].stdout
     assert "SECURITY.md says where to report" in release_steps.steps["update"].stdout
     assert "CODEOWNERS" not in release_steps.steps["update"].stdout
     check = release_steps.steps["check at release"]
@@ -662,7 +639,7 @@ def fleet_run(
         {"service_name": "inventory_manager", "resource_name": "item", "database": "sqlite"},
     ):
         cruft_create(root / "services", moving_template.path, moving_template.before, **answers)
-    run_in(root, "git", "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=root)
     commit_all(root, "Generated from the template")
     # The line the template changes too: inventory_manager's update collides.
     replace_once(root / "services" / "inventory_manager" / ".gitignore", ".venv/\n", ".venv*/\n")
@@ -749,9 +726,9 @@ class PullRequestService:
     def update_pr(self, *, token: str = "stand-in-token") -> subprocess.CompletedProcess[str]:
         """`make update-pr` in a fresh clone of the remote, as a workflow run checks it out."""
         clone = self.root / f"run-{len(list(self.root.glob('run-*')))}"
-        run_in(self.root, "git", "clone", "--quiet", str(self.remote), str(clone))
+        git("clone", "--quiet", str(self.remote), str(clone), cwd=self.root)
         bin_dir = self.root / "bin"
-        environment = clean_environment({**IDENTITY, "GH_TOKEN": token, "GH_STAND_IN_STATE": str(self.state),
+        environment = clean_environment({**GIT_IDENTITY, "GH_TOKEN": token, "GH_STAND_IN_STATE": str(self.state),
                                          "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})  # fmt: skip
         python = f"PYTHON={python_executable('3.12')}"
         return subprocess.run(["make", "update-pr", python], cwd=clone, env=environment, capture_output=True,
@@ -768,14 +745,14 @@ class PullRequestService:
 
 def pull_request_service(root: Path, template: MovingTemplate, collide: bool) -> PullRequestService:
     service = cruft_create(root, template.path, template.before, include_ci_workflow=True)
-    run_in(service, "git", "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=service)
     commit_all(service, "Generated from the template")
     if collide:  # the line the template changes too
         replace_once(service / ".gitignore", ".venv/\n", ".venv*/\n")
         commit_all(service, "Team work")
     remote = root / "remote.git"
-    run_in(root, "git", "init", "--quiet", "--bare", "--initial-branch", "main", str(remote))
-    run_in(service, "git", "push", "--quiet", str(remote), "main")
+    git("init", "--quiet", "--bare", "--initial-branch", "main", str(remote), cwd=root)
+    git("push", "--quiet", str(remote), "main", cwd=service)
     (root / "bin").mkdir()
     (root / "bin" / "gh").write_text(GH_STAND_IN)
     (root / "bin" / "gh").chmod(0o755)

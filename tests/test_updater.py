@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from kit.processes import clean_environment, run
+from kit.processes import git
+from template_updater.fleet import Outcome, table
 from template_updater.merge import merge_dependencies
-from template_updater.update import releases, releases_between
+from template_updater.update import described, release_tags, releases, releases_between
 
 PYPROJECT = """[project]
 name = "svc"
@@ -88,24 +89,18 @@ def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(
 # Releases: tags vMAJOR.MINOR.PATCH, compared as numbers, and what a service at a commit is behind.
 
 
-def git(repo: Path, *args: str) -> str:
-    environment = clean_environment({"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-                                     "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"})  # fmt: skip
-    return run(["git", *args], repo, environment).strip()
-
-
 @pytest.fixture
 def tagged(tmp_path: Path) -> dict[str, str]:
     """A repository with a commit per tag (and tags that are not releases), each with its CHANGELOG heading."""
-    git(tmp_path, "init", "--quiet", "--initial-branch", "main")
+    git("init", "--quiet", "--initial-branch", "main", cwd=tmp_path)
     commits, headings = {}, ""
     for tag in ("v1.2.0", "v1.9.0", "v1.10.0", "v2.0.0-rc1", "latest", "v2.0.0"):
         headings = f"## {tag} (2026-12-01)\n\n" + headings
         (tmp_path / "CHANGELOG.md").write_text(f"# Changelog\n\n## Unreleased\n\n{headings}")
-        git(tmp_path, "add", "-A")
-        git(tmp_path, "commit", "--quiet", "--message", tag)
-        git(tmp_path, "tag", "--annotate", tag, "--message", tag)
-        commits[tag] = git(tmp_path, "rev-parse", "HEAD")
+        git("add", "-A", cwd=tmp_path)
+        git("commit", "--quiet", "--message", tag, cwd=tmp_path)
+        git("tag", "--annotate", tag, "--message", tag, cwd=tmp_path)
+        commits[tag] = git("rev-parse", "HEAD", cwd=tmp_path)
     return commits
 
 
@@ -120,3 +115,28 @@ def test_the_releases_between_two_commits_are_named_by_their_changelog_headings(
 
     assert behind == ["v1.10.0 (2026-12-01)", "v2.0.0 (2026-12-01)"]
     assert releases_between(tmp_path, tagged["v2.0.0"], tagged["v2.0.0"]) == []
+
+
+def test_each_released_commit_is_named_by_its_newest_release(tmp_path: Path, tagged: dict[str, str]) -> None:
+    git("tag", "v2.0.1", tagged["v2.0.0"], cwd=tmp_path)  # a lightweight tag, on a commit released already
+
+    tags = release_tags(tmp_path)
+
+    expected = {tagged[tag]: tag for tag in ("v1.2.0", "v1.9.0", "v1.10.0")} | {tagged["v2.0.0"]: "v2.0.1"}
+    assert tags == expected
+    assert described(tagged["v1.9.0"], tags) == f"v1.9.0 ({tagged['v1.9.0'][:12]})"
+    assert described(tagged["v2.0.0-rc1"], tags) == tagged["v2.0.0-rc1"][:12]
+
+
+def test_the_fleet_table_names_the_releases_a_service_moved_between_else_the_hashes(
+    tmp_path: Path, tagged: dict[str, str]
+) -> None:
+    outcomes = [
+        Outcome("services/a", tagged["v1.9.0"], tagged["v2.0.0"], "updated, committed", needs_person=False),
+        Outcome("services/b", tagged["v2.0.0-rc1"], tagged["v2.0.0-rc1"], "up to date", needs_person=False),
+    ]
+
+    rows = [row.split() for row in table(outcomes, release_tags(tmp_path)).splitlines()]
+
+    assert rows[1] == ["services/a", "v1.9.0", "v2.0.0", "updated,", "committed"]
+    assert rows[2] == ["services/b", tagged["v2.0.0-rc1"][:12], tagged["v2.0.0-rc1"][:12], "up", "to", "date"]
