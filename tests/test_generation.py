@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import shutil
 import subprocess
 import tomllib
 from pathlib import Path
@@ -26,7 +27,8 @@ from kit.answers import (
     refusal,
     rendered_context,
 )
-from kit.template import OPTIONAL_FILES, PROJECT_TEMPLATE, TOOLS_BIN, kept
+from kit.processes import clean_environment, real_interpreter, run
+from kit.template import MANAGERS, OPTIONAL_FILES, PROJECT_TEMPLATE, PYTHONS, TOOL_PINS, TOOLS_BIN, kept
 
 RENDERED, REFUSED = answer_combinations()
 UNRENDERED = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
@@ -199,3 +201,49 @@ def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str)
     assert ("sqlalchemy" in dependencies) is (database != "none")
     assert ("psycopg" in dependencies) is (database == "postgresql")
 
+
+# The verbs that run Poetry or uv, which make .venv and so come from PATH (pip services install uv themselves). uv
+# also makes the environment the updater runs in, for template-check too.
+NEEDS_MANAGER = {
+    "poetry": ["install", "lock", "sbom", "update"],
+    "uv": ["install", "lock", "sbom", "update", "template-check"],
+}
+
+
+def path_with_make_and_python(directory: Path, python_version: str) -> str:
+    """A PATH holding make, what `make help` runs, and an interpreter of ``python_version``; nothing else."""
+    directory.mkdir()
+    interpreter = real_interpreter(python_version)
+    assert interpreter is not None, f"this test needs an interpreter of Python {python_version}"
+    (directory / f"python{python_version}").symlink_to(interpreter)
+    for program in ("make", "grep", "awk"):
+        found = shutil.which(program)
+        assert found is not None, f"this test needs {program} on PATH"
+        (directory / program).symlink_to(found)
+    return str(directory)
+
+
+@pytest.mark.parametrize("manager", list(NEEDS_MANAGER), ids=lambda manager: f"dependency_manager={manager}")
+def test_a_verb_needing_a_missing_manager_stops_in_one_line_with_its_pin_and_does_nothing(
+    baked: Any, tmp_path: Path, manager: str
+) -> None:
+    assert set(NEEDS_MANAGER) == set(MANAGERS) - {"pip"}
+    version = next((version for version in PYTHONS if real_interpreter(version)), PYTHONS[0])
+    service = baked(dependency_manager=manager, python_version=version)
+    environment = clean_environment({"PATH": path_with_make_and_python(tmp_path / "bin", version)})
+    before = sorted(service.path.rglob("*"))
+
+    for verb in NEEDS_MANAGER[manager]:
+        result = subprocess.run(
+            ["make", verb], cwd=service.path, env=environment, capture_output=True, text=True, check=False
+        )
+        said = (result.stdout + result.stderr).splitlines()
+        assert result.returncode != 0, f"make {verb} succeeded without {manager}"
+        assert len(said) == 1, f"make {verb} said more than one line:\n" + "\n".join(said)
+        assert f"{manager} not found on PATH" in said[0], said[0]
+        assert f"`pipx install {TOOL_PINS[manager]}`" in said[0], said[0]
+    assert sorted(service.path.rglob("*")) == before
+    assert not (service.path / ".venv").exists()
+    # The verbs that do not run it still work: help lists them, and the others' recipes expand without it.
+    assert "make install" in run(["make", "help"], service.path, environment)
+    run(["make", "--dry-run", "test", "lint", "run", "serve"], service.path, environment)
