@@ -1,12 +1,16 @@
 """Services that keep data, proven on real databases: every manager with each database installs and passes its own
 tests and lint; under gunicorn with three workers, PostgreSQL is stopped and started again and a worker killed while
 hundreds of records are created, and nothing acknowledged is lost; SQLite takes concurrent writes from every
-worker; a missing or malformed database URL stops the service in one line, without the password."""
+worker; a missing or malformed database URL stops the service in one line, without the password; without a test
+database, a PostgreSQL service's tests start a server of their own for an ordinary user, and stop in one line for
+root."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -22,10 +26,10 @@ import pytest
 
 from kit.answers import BakedService, Baker
 from kit.example import EXAMPLE_PYTHON
-from kit.postgres import PostgresServer
+from kit.postgres import Developer, PostgresServer, ordinary_user
 from kit.processes import clean_environment
 from kit.serving import free_port, http, serving, stored_records
-from kit.template import MANAGERS
+from kit.template import MANAGERS, PYTHONS, TOOLS_BIN
 from kit.workers import one_group_per_case
 
 pytestmark = [pytest.mark.install, pytest.mark.network]
@@ -246,3 +250,33 @@ def test_without_a_test_database_the_services_tests_stop_in_one_line_saying_what
     # As root here, PostgreSQL's server cannot be started for the tests: the one line says what to set instead.
     stop = [line for line in (result.stdout + result.stderr).splitlines() if variable in line]
     assert len(stop) == 1 and "set" in stop[0], result.stdout[-2000:]
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's refusal; as another user the tests start their own server")
+
+
+@pytest.fixture
+def developer() -> Iterator[Developer]:
+    """An ordinary user (as root, a throwaway account) with uv installed, and only the Pythons their PATH finds."""
+    with ordinary_user() as user:
+        uv = shutil.which("uv", path=str(TOOLS_BIN))
+        assert uv is not None, f"no uv in {TOOLS_BIN}"
+        user.install(Path(uv))
+        yield user
+
+
+def test_as_an_ordinary_user_without_a_test_database_the_services_tests_start_a_server(
+    baked: Baker, developer: Developer
+) -> None:
+    """What a developer does first: install and test, with PostgreSQL's server binaries and no database named.
+    pytest-postgresql finds them and starts a throwaway server, which root never sees (the server refuses root)."""
+    path = developer.environment()["PATH"]
+    python = next((version for version in PYTHONS if shutil.which(f"python{version}", path=path)), None)
+    assert python is not None, f"none of python{', python'.join(PYTHONS)} on an ordinary user's PATH ({path})"
+    service = baked(dependency_manager="uv", python_version=python, database="postgresql", resource_name=RESOURCE,
+                    _lock_dependencies=True)  # fmt: skip
+    checkout = developer.take(service.path)
+
+    developer.run("make", "install", cwd=checkout)
+    output = developer.run("make", "test", cwd=checkout, timeout=300)
+
+    summary = output.strip().splitlines()[-1]
+    assert re.fullmatch(r"=+ \d+ passed in [\d.]+s( \([\d:]+\))? =+", summary), output[-3000:]
