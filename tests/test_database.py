@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from http.client import HTTPException
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ CLIENTS = 12
 # Records created before the faults, and after PostgreSQL is back, by clients that go on creating throughout.
 WRITES_BEFORE = 100
 WRITES_AFTER = 100
+# The one form of every timestamp a service answers, whatever its database: UTC, six digits of microseconds.
+TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
 @pytest.fixture(
@@ -74,6 +77,19 @@ def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempo
     stored.make("migrate")
 
     assert "0001 (head)" in current
+
+
+def test_created_at_is_answered_in_utc_to_the_microsecond_whatever_the_database(stored: BakedService) -> None:
+    with serving(stored) as url:
+        before = datetime.now(UTC)
+        status, created = create(url, "timed")
+        after = datetime.now(UTC)
+        assert created is not None, f"POST answered {status}"
+        read_back = http("GET", f"{url}/api/{RESOURCE}/{created['id']}").json()
+
+    for answered in (created["created_at"], read_back["created_at"]):
+        assert TIMESTAMP.fullmatch(answered), f"not a UTC timestamp to the microsecond: {answered!r}"
+        assert before <= datetime.strptime(answered, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) <= after
 
 
 def status_of(method: str, url: str) -> int:
@@ -235,6 +251,7 @@ def test_a_missing_or_malformed_database_url_stops_gunicorn_in_one_line_without_
     assert "s3cr3t-pw" not in result.stdout + result.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="root's refusal; as another user the tests start their own server")
 def test_without_a_test_database_the_services_tests_stop_in_one_line_saying_what_to_set(baked: Baker) -> None:
     service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="postgresql",
                     resource_name=RESOURCE, _lock_dependencies=True)  # fmt: skip
@@ -250,7 +267,6 @@ def test_without_a_test_database_the_services_tests_stop_in_one_line_saying_what
     # As root here, PostgreSQL's server cannot be started for the tests: the one line says what to set instead.
     stop = [line for line in (result.stdout + result.stderr).splitlines() if variable in line]
     assert len(stop) == 1 and "set" in stop[0], result.stdout[-2000:]
-@pytest.mark.skipif(os.geteuid() != 0, reason="root's refusal; as another user the tests start their own server")
 
 
 @pytest.fixture

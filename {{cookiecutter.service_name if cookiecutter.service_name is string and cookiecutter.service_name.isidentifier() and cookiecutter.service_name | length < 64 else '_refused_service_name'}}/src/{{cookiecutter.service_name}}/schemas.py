@@ -5,14 +5,36 @@ the document's schemas from them, so the two cannot drift apart as fields are ad
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from {{ cc.service_name }}.models import MAX_ID, NAME_LENGTH
 
 PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+def _utc_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime(TIMESTAMP_FORMAT)
+
+
+# A moment as the API answers it on every database: UTC, to the microsecond, six digits even when they are zeros
+# (pydantic's own form leaves the fraction out then), so a client parses it with one format.
+Timestamp = Annotated[
+    AwareDatetime,
+    PlainSerializer(_utc_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$",
+            "examples": ["2026-12-07T23:34:03.960216Z"],
+        }
+    ),
+]
 
 
 class {{ model }}In(BaseModel):
@@ -34,7 +56,7 @@ class {{ model }}Out(BaseModel):
 {%- if cc.use_discount_calculator %}
     discount: int = Field(ge=0, le=20)
 {%- endif %}
-    created_at: datetime
+    created_at: Timestamp
 
 
 class {{ model }}Created({{ model }}Out):
