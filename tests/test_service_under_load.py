@@ -7,6 +7,7 @@ is the same whatever the dependency manager.
 from __future__ import annotations
 
 import http.client as httpclient
+import json
 import os
 import re
 import signal
@@ -130,6 +131,59 @@ def test_hundreds_of_slow_clients_keep_no_steady_client_waiting(base_url: str, p
     assert still_open >= SLOW_CLIENTS * 0.9, f"the slow connections were dropped, {still_open} left"
     assert None not in took, f"{took.count(None)} of {len(took)} steady requests failed or timed out"
     assert max(t for t in took if t is not None) < STEADY_BOUND_SECONDS, sorted(took)[-5:]
+
+
+# Busy connections: each writes all its requests at once (HTTP/1.1 pipelining), so its next request is always in
+# the socket, and its greenlet never has to wait. The requests fit in the socket buffers in one write, and /healthz
+# asks no database: nothing but the worker's yield after each request lets another connection have a turn.
+BUSY_CONNECTIONS = 2
+PIPELINED = 1000
+STATUS_LINE = b"HTTP/1.1 200 "
+# The access log's lines of these requests, apart from the GET /healthz that waited for the server to answer.
+HEALTHZ_SERVED = re.compile(r'"GET /healthz\?(busy|steady) HTTP/1\.1" 200 ')
+
+
+def pipelined_healthz(port: int, count: int, first_answer: threading.Event) -> int:
+    """``count`` GETs of /healthz?busy written at once on one connection; how many were answered 200.
+
+    The answers are read as they come: a full socket buffer would make the server wait, and so let the others have
+    their turn anyway.
+    """
+    request = f"GET /healthz?busy HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    answered, tail = 0, b""
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as connection:
+        connection.sendall(request * count)
+        while answered < count and (chunk := connection.recv(65536)):
+            first_answer.set()
+            window = tail + chunk  # a status line may be split between two reads
+            answered += window.count(STATUS_LINE)
+            tail = window[-(len(STATUS_LINE) - 1) :]
+    return answered
+
+
+def test_busy_keep_alive_connections_let_a_new_client_have_its_turn(order_service: BakedService) -> None:
+    # One worker: of two, the one not busy would answer the new client whether the busy one takes turns or not.
+    with serving(order_service, settings={"WORKERS": "1", "ACCESS_LOG": "true"}) as url:
+        port = int(url.rsplit(":", 1)[1])
+        first_answer = threading.Event()
+        with ThreadPoolExecutor(BUSY_CONNECTIONS) as pool:
+            busy = [pool.submit(pipelined_healthz, port, PIPELINED, first_answer) for _ in range(BUSY_CONNECTIONS)]
+            assert first_answer.wait(timeout=60), "no busy connection was answered"
+            steady = http("GET", url + "/healthz?steady", timeout=60)
+            answered = [future.result() for future in busy]
+    # Read once the server has stopped: gunicorn writes an access-log line just after its response.
+    log = (order_service.path / "serve.log").read_text(errors="replace")
+    access = [json.loads(line)["message"] for line in log.splitlines() if '"logger": "gunicorn.access"' in line]
+    # The worker's order of answers, which the speed of the machine does not change: True for the new client.
+    order = [match.group(1) == "steady" for message in access if (match := HEALTHZ_SERVED.search(message))]
+
+    assert steady.status == 200, steady
+    assert answered == [PIPELINED] * BUSY_CONNECTIONS, answered
+    assert order.count(True) == 1 and len(order) == BUSY_CONNECTIONS * PIPELINED + 1, log[-3000:]
+    # Taking turns, it waits while gevent runs a round of other greenlets (about 50 requests here); without, for
+    # every request of the connection being served (1000 or 2000 here).
+    busy_before = order.index(True)
+    assert busy_before < PIPELINED // 2, f"the new client was answered after {busy_before} busy requests"
 
 
 def trickle(port: int, sent_at_once: bytes, then: bytes, every: float, limit: float) -> tuple[bytes, float]:

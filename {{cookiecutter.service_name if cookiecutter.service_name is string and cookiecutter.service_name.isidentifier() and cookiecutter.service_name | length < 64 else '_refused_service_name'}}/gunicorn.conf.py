@@ -49,8 +49,9 @@ class _Logger(Logger):
 
 class _TakingTurnsWorker(GeventWorker):
     """gevent's worker: each connection is a greenlet, so a client that sends its request slowly holds a greenlet,
-    not the worker. After each request the connection yields to the others, so that a few busy connections cannot
-    keep the rest waiting (gevent does not switch while a socket has data ready)."""
+    not the worker. After each request the connection yields to the others: gevent does not switch while a socket
+    has data ready, so a client that pipelines its requests would otherwise have them all served before a new
+    client is even accepted."""
 
     def handle_request(self, listener_name: object, req: object, sock: object, addr: object) -> None:
         try:
