@@ -202,17 +202,27 @@ def explicit_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
 
 @contextmanager
 def cookiecutter_scratch() -> Iterator[str]:
-    """A directory for cookiecutter's temporary files of one bake, removed after it: the copy of the template it
-    makes for the pre_prompt hook, which a refused bake leaves behind (a few MB each, hundreds per run), its empty
-    parent, which every bake leaves, and the rendered hook scripts, never removed. In this process Python's
-    ``tempfile.tempdir`` points there; a cookiecutter run as a command takes it as ``TMPDIR``."""
+    """A directory for cookiecutter's temporary files of one bake in this process, removed after it: the copy of the
+    template it makes for the pre_prompt hook, which a refused bake leaves behind (a few MB each, hundreds per run),
+    its empty parent, which every bake leaves, and the rendered hook scripts, never removed. Python's
+    ``tempfile.tempdir`` points there meanwhile, so it is for one bake at a time; a cookiecutter run as a command
+    takes a directory of its own as ``TMPDIR`` instead (run_cookiecutter), and several may run at once."""
     previous = tempfile.tempdir
-    with tempfile.TemporaryDirectory(prefix="template-bake-") as scratch:
+    with _scratch_directory() as scratch:
         tempfile.tempdir = scratch
         try:
             yield scratch
         finally:
             tempfile.tempdir = previous
+
+
+# The system's temporary directory, as it was before any bake: scratch directories go there and never inside one
+# another, whatever tempfile.tempdir says at the time.
+SYSTEM_TEMPORARY_DIRECTORY = tempfile.gettempdir()
+
+
+def _scratch_directory() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="template-bake-", dir=SYSTEM_TEMPORARY_DIRECTORY)
 
 
 def bake(output_dir: Path, **answers: Any) -> BakedService:
@@ -258,7 +268,7 @@ def run_cookiecutter(
     CommandFailed, with the end of that stream, when cookiecutter fails.
     """
     command = [str(TOOLS_BIN / "cookiecutter"), "--no-input", *arguments]
-    with cookiecutter_scratch() as scratch:
+    with _scratch_directory() as scratch:
         where = {"PWD": str(cwd)} if cwd is not None else {}
         result = subprocess.run(
             command,
