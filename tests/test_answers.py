@@ -100,7 +100,7 @@ def test_an_unknown_choice_is_refused_by_cookiecutter_and_nothing_is_left(
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["x/../..", "x/..", "a/b", "", "."])
+@pytest.mark.parametrize("name", ["x/../..", "x/..", "a/b", "..", ".", "", "---", "A" * 300])
 def test_a_service_name_that_is_a_path_touches_nothing_outside_the_output_directory(tmp_path: Path, name: str) -> None:
     # cookiecutter makes and, on refusal, removes the project directory before our hook can look at the name.
     output, neighbour = tmp_path / "out", tmp_path / "neighbour.txt"
