@@ -2,33 +2,15 @@ from __future__ import annotations
 
 import re
 from contextlib import AbstractContextManager
-{%- if cookiecutter.database == "postgresql" %}
-from pathlib import Path
-{%- endif %}
 
 import pytest
 
 from {{ cookiecutter.service_name }}.config import ConfigError, Settings
 
 PREFIX = "{{ cookiecutter.__env_prefix }}_"
-{%- if cookiecutter.database == "postgresql" %}
-# The one setting without a default, set in every test that is not about it.
-DATABASE_URL = {PREFIX + "DATABASE_URL": "postgresql://app:secret@db.internal:5432/service"}
-{%- elif cookiecutter.database == "sqlite" %}
-# The one setting without a default, set in every test that is not about it.
-DATABASE_URL = {PREFIX + "DATABASE_URL": "sqlite:////var/lib/service/data.sqlite3"}
-{%- endif %}
 
 
-def from_env(env: dict[str, str]) -> Settings:
-{%- if cookiecutter.database != "none" %}
-    return Settings.from_env({**DATABASE_URL, **env})
-{%- else %}
-    return Settings.from_env(env)
-{%- endif %}
-
-
-DEFAULTS = from_env({})
+DEFAULTS = Settings.from_env({})
 
 # Every integer setting: variable, attribute, lowest and highest value accepted.
 INTEGER_RANGES = [
@@ -40,11 +22,6 @@ INTEGER_RANGES = [
     ("KEEPALIVE", "keepalive", 1, 3600),
     ("BODY_TIMEOUT", "body_timeout", 1, 3600),
     ("MAX_CONTENT_LENGTH", "max_content_length", 1, 2**31),
-{%- if cookiecutter.database != "none" %}
-    ("DATABASE_POOL_SIZE", "database_pool_size", 1, 1000),
-    ("DATABASE_POOL_TIMEOUT", "database_pool_timeout", 1, 600),
-    ("DATABASE_CONNECT_TIMEOUT", "database_connect_timeout", 2, 600),
-{%- endif %}
 ]
 INTEGER_IDS = [name for name, *_ in INTEGER_RANGES]
 BOOLEANS = [("ACCESS_LOG", "access_log"), ("METRICS", "metrics")]
@@ -57,28 +34,28 @@ def refused(name: str, reason: str) -> AbstractContextManager[pytest.ExceptionIn
 
 
 def test_defaults_apply_when_nothing_is_set() -> None:
-    settings = from_env({})
+    settings = Settings.from_env({})
 
-    assert settings == Settings({{ "database_url=settings.database_url" if cookiecutter.database != "none" }})
+    assert settings == Settings()
     assert settings.host == "0.0.0.0"
     assert settings.port == {{ cookiecutter.port }}
     assert (settings.log_level, settings.access_log) == ("INFO", False)
 
 
 def test_prefixed_variables_override_the_defaults() -> None:
-    settings = from_env({PREFIX + "HOST": "127.0.0.1", PREFIX + "PORT": "9001", PREFIX + "WORKERS": "3"})
+    settings = Settings.from_env({PREFIX + "HOST": "127.0.0.1", PREFIX + "PORT": "9001", PREFIX + "WORKERS": "3"})
 
     assert (settings.host, settings.port, settings.workers) == ("127.0.0.1", 9001, 3)
 
 
 def test_variables_without_the_prefix_are_ignored() -> None:
-    assert from_env({"PORT": "9001", "WORKERS": "3"}) == DEFAULTS
+    assert Settings.from_env({"PORT": "9001", "WORKERS": "3"}) == DEFAULTS
 
 
 @pytest.mark.parametrize(("name", "attribute", "lowest", "highest"), INTEGER_RANGES, ids=INTEGER_IDS)
 def test_each_integer_accepts_both_ends_of_its_range(name: str, attribute: str, lowest: int, highest: int) -> None:
-    assert getattr(from_env({PREFIX + name: str(lowest)}), attribute) == lowest
-    assert getattr(from_env({PREFIX + name: str(highest)}), attribute) == highest
+    assert getattr(Settings.from_env({PREFIX + name: str(lowest)}), attribute) == lowest
+    assert getattr(Settings.from_env({PREFIX + name: str(highest)}), attribute) == highest
 
 
 @pytest.mark.parametrize(("name", "attribute", "lowest", "highest"), INTEGER_RANGES, ids=INTEGER_IDS)
@@ -87,7 +64,7 @@ def test_each_integer_refuses_the_values_just_outside_its_range(
 ) -> None:
     for value in (lowest - 1, highest + 1):
         with refused(name, f"={value} is out of range; use {lowest} to {highest}"):
-            from_env({PREFIX + name: str(value)})
+            Settings.from_env({PREFIX + name: str(value)})
 
 
 @pytest.mark.parametrize(("name", "attribute", "lowest", "highest"), INTEGER_RANGES, ids=INTEGER_IDS)
@@ -96,40 +73,40 @@ def test_each_integer_refuses_what_is_not_an_integer_and_defaults_when_blank(
 ) -> None:
     for value in ("eighty", "1.5", "0x10"):
         with refused(name, "is not an integer"):
-            from_env({PREFIX + name: value})
-    assert getattr(from_env({PREFIX + name: " "}), attribute) == getattr(DEFAULTS, attribute)
+            Settings.from_env({PREFIX + name: value})
+    assert getattr(Settings.from_env({PREFIX + name: " "}), attribute) == getattr(DEFAULTS, attribute)
 
 
 @pytest.mark.parametrize("level", ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"])
 def test_every_log_level_is_accepted_in_any_case(level: str) -> None:
-    assert from_env({PREFIX + "LOG_LEVEL": level.lower()}).log_level == level
+    assert Settings.from_env({PREFIX + "LOG_LEVEL": level.lower()}).log_level == level
 
 
 @pytest.mark.parametrize("value", ["verbose", "warn", "5"])
 def test_an_unknown_log_level_is_refused(value: str) -> None:
     with refused("LOG_LEVEL", "is not a log level; use DEBUG, INFO, WARNING, ERROR or CRITICAL"):
-        from_env({PREFIX + "LOG_LEVEL": value})
+        Settings.from_env({PREFIX + "LOG_LEVEL": value})
 
 
 @pytest.mark.parametrize(("name", "attribute"), BOOLEANS, ids=BOOLEAN_IDS)
 def test_each_boolean_reads_every_spelling_of_yes_and_no(name: str, attribute: str) -> None:
     for value in ("1", "true", "True", "YES", "on"):
-        assert getattr(from_env({PREFIX + name: value}), attribute) is True, value
+        assert getattr(Settings.from_env({PREFIX + name: value}), attribute) is True, value
     for value in ("0", "false", "FALSE", "no", "Off"):
-        assert getattr(from_env({PREFIX + name: value}), attribute) is False, value
-    assert getattr(from_env({PREFIX + name: ""}), attribute) is getattr(DEFAULTS, attribute)
+        assert getattr(Settings.from_env({PREFIX + name: value}), attribute) is False, value
+    assert getattr(Settings.from_env({PREFIX + name: ""}), attribute) is getattr(DEFAULTS, attribute)
 
 
 @pytest.mark.parametrize(("name", "attribute"), BOOLEANS, ids=BOOLEAN_IDS)
 def test_each_boolean_refuses_anything_else(name: str, attribute: str) -> None:
     for value in ("sometimes", "2", "y"):
         with refused(name, "is not a yes/no value; use true or false"):
-            from_env({PREFIX + name: value})
+            Settings.from_env({PREFIX + name: value})
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1", "::", "::1", "fd00::1", "localhost", "orders.internal"])
 def test_the_host_is_an_ip_address_or_a_host_name(host: str) -> None:
-    assert from_env({PREFIX + "HOST": host}).host == host
+    assert Settings.from_env({PREFIX + "HOST": host}).host == host
 
 
 @pytest.mark.parametrize(
@@ -137,81 +114,18 @@ def test_the_host_is_an_ip_address_or_a_host_name(host: str) -> None:
 )
 def test_a_host_that_is_neither_is_refused(host: str) -> None:
     with refused("HOST", "is not an IP address or host name; use"):
-        from_env({PREFIX + "HOST": host})
+        Settings.from_env({PREFIX + "HOST": host})
 
 
 def test_a_blank_host_takes_the_default() -> None:
-    assert from_env({PREFIX + "HOST": ""}).host == DEFAULTS.host
+    assert Settings.from_env({PREFIX + "HOST": ""}).host == DEFAULTS.host
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", True), ("false", False), ("1", True)])
 def test_metrics_are_on_unless_switched_off(value: str, expected: bool) -> None:
-    assert from_env({PREFIX + "METRICS": value}).metrics is expected
+    assert Settings.from_env({PREFIX + "METRICS": value}).metrics is expected
 
 
 def test_the_metrics_directory_comes_from_the_environment() -> None:
-    assert from_env({PREFIX + "METRICS_DIR": "/run/metrics"}).metrics_dir == "/run/metrics"
-    assert from_env({}).metrics_dir == ""
-{%- if cookiecutter.database == "postgresql" %}
-
-
-@pytest.mark.parametrize(
-    ("given", "taken"),
-    [
-        ("postgresql://app:secret@db:5432/orders", "postgresql+psycopg://app:secret@db:5432/orders"),
-        ("postgres://app@db/orders?sslmode=require", "postgresql+psycopg://app@db/orders?sslmode=require"),
-        ("postgresql+psycopg://app:secret@[::1]/orders", "postgresql+psycopg://app:secret@[::1]/orders"),
-    ],
-)
-def test_the_database_url_takes_the_form_postgresql_tools_hand_out(given: str, taken: str) -> None:
-    assert from_env({PREFIX + "DATABASE_URL": given}).database_url == taken
-
-
-def test_a_missing_database_url_is_refused_saying_what_it_looks_like() -> None:
-    with refused("DATABASE_URL", "is not set; use postgresql://user:password@host:5432/database"):
-        Settings.from_env({})
-
-
-def test_the_database_url_can_come_from_a_mounted_secret_file(tmp_path: Path) -> None:
-    secret = tmp_path / "url"
-    secret.write_text("postgresql://app:secret@db:5432/orders\n")
-
-    settings = Settings.from_env({PREFIX + "DATABASE_URL_FILE": str(secret)})
-
-    assert settings.database_url == "postgresql+psycopg://app:secret@db:5432/orders"
-    with refused("DATABASE_URL_FILE", "cannot be read"):
-        Settings.from_env({PREFIX + "DATABASE_URL_FILE": str(tmp_path / "missing")})
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "mysql://app:s3cr3t-pw@db/orders",
-        "postgresql://app:s3cr3t-pw@/orders",
-        "postgresql://app:s3cr3t-pw@db:99999/orders",
-        "postgresql://app:s3cr3t-pw@db/",
-        "db:5432/orders",
-    ],
-)
-def test_a_malformed_database_url_is_refused_without_its_password(url: str) -> None:
-    with refused("DATABASE_URL", "is not a PostgreSQL URL; use postgresql://") as refusal:
-        from_env({PREFIX + "DATABASE_URL": url})
-    assert "s3cr3t-pw" not in str(refusal.value)
-{%- elif cookiecutter.database == "sqlite" %}
-
-
-def test_the_database_url_names_a_sqlite_file() -> None:
-    url = "sqlite:////var/lib/service/data.sqlite3"
-    assert from_env({PREFIX + "DATABASE_URL": url}).database_url == url
-
-
-def test_a_missing_database_url_is_refused_saying_what_it_looks_like() -> None:
-    with refused("DATABASE_URL", "is not set; use sqlite:////"):
-        Settings.from_env({})
-
-
-@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "postgresql://db/orders", "/var/lib/x.sqlite3"])
-def test_a_database_url_that_is_no_sqlite_file_is_refused(url: str) -> None:
-    with refused("DATABASE_URL", "is not a SQLite file URL; use sqlite:////"):
-        from_env({PREFIX + "DATABASE_URL": url})
-{%- endif %}
+    assert Settings.from_env({PREFIX + "METRICS_DIR": "/run/metrics"}).metrics_dir == "/run/metrics"
+    assert Settings.from_env({}).metrics_dir == ""

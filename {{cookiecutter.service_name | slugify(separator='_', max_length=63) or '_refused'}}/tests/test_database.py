@@ -1,31 +1,86 @@
-{%- set cc = cookiecutter -%}
-"""While the database cannot be reached: a request that needs it gets a JSON 503 with Retry-After, quickly; the
-readiness probe says so; the liveness probe does not ask the database."""
+{%- import "database/" ~ cookiecutter.database ~ ".jinja" as kind with context -%}
+"""The database's settings, each refused in one line that says what would be valid; and while the database cannot
+be reached, a request that needs it gets a JSON 503 with Retry-After, quickly, and the readiness probe says so; the
+liveness probe does not ask the database."""
 
 from __future__ import annotations
 
+import re
 import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
-from {{ cc.service_name }}.app import create_app
-from {{ cc.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.app import create_app
+from {{ cookiecutter.service_name }}.config import ConfigError, Settings
+from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings
 
-ENDPOINT = "/api/{{ cc.resource_name }}"
+ENDPOINT = "/api/{{ cookiecutter.resource_name }}"
+PREFIX = "{{ cookiecutter.__env_prefix }}_"
+# The one setting without a default, set in every test that is not about it.
+DATABASE_URL = {PREFIX + "DATABASE_URL": "{{ kind.example_url() }}"}
+# Each pool setting: variable, attribute, lowest and highest value accepted.
+POOL_RANGES = [
+    ("DATABASE_POOL_SIZE", "pool_size", 1, 1000),
+    ("DATABASE_POOL_TIMEOUT", "pool_timeout", 1, 600),
+    ("DATABASE_CONNECT_TIMEOUT", "connect_timeout", 2, 600),
+]
+POOL_IDS = [name for name, *_ in POOL_RANGES]
+
+
+def from_env(env: dict[str, str]) -> DatabaseSettings:
+    return DatabaseSettings.from_env({**DATABASE_URL, **env})
+
+
+def refused(name: str, reason: str) -> AbstractContextManager[pytest.ExceptionInfo[ConfigError]]:
+    """A refusal whose message names the variable (with its prefix) and says what is wrong."""
+    return pytest.raises(ConfigError, match=re.escape(PREFIX + name) + ".*" + re.escape(reason))
+
+
+@pytest.mark.parametrize(("name", "attribute", "lowest", "highest"), POOL_RANGES, ids=POOL_IDS)
+def test_each_pool_setting_takes_its_range_and_refuses_what_is_outside(
+    name: str, attribute: str, lowest: int, highest: int
+) -> None:
+    assert getattr(from_env({PREFIX + name: str(lowest)}), attribute) == lowest
+    assert getattr(from_env({PREFIX + name: str(highest)}), attribute) == highest
+    for value in (lowest - 1, highest + 1):
+        with refused(name, f"={value} is out of range; use {lowest} to {highest}"):
+            from_env({PREFIX + name: str(value)})
+
+
+@pytest.mark.parametrize(("name", "attribute", "lowest", "highest"), POOL_RANGES, ids=POOL_IDS)
+def test_each_pool_setting_refuses_what_is_not_an_integer_and_defaults_when_blank(
+    name: str, attribute: str, lowest: int, highest: int
+) -> None:
+    for value in ("eighty", "1.5", "0x10"):
+        with refused(name, "is not an integer"):
+            from_env({PREFIX + name: value})
+    assert getattr(from_env({PREFIX + name: " "}), attribute) == getattr(from_env({}), attribute)
+
+
+def test_the_pool_defaults_apply_when_nothing_is_set() -> None:
+    settings = from_env({})
+
+    assert (settings.pool_size, settings.pool_timeout, settings.connect_timeout) == (10, 5, 3)
+{{- kind.url_tests() }}
+
+
+def test_the_app_refuses_to_start_without_a_database_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PREFIX + "DATABASE_URL", raising=False)
+    monkeypatch.delenv(PREFIX + "DATABASE_URL_FILE", raising=False)
+
+    with refused("DATABASE_URL", "is not set; use"):
+        create_app(Settings())
 
 
 @pytest.fixture
-def unreachable(tmp_path: Path) -> Flask:
-{%- if cc.database == "postgresql" %}
-    # Nothing listens on port 9 (discard) here: the connection is refused at once.
-    url = "postgresql+psycopg://app:secret@127.0.0.1:9/{{ cc.service_name }}"
-{%- else %}
-    # A data directory that is not there (a volume that was not mounted): the file cannot be opened.
-    url = f"sqlite:///{tmp_path / 'not-mounted' / 'data.sqlite3'}"
-{%- endif %}
-    return create_app(Settings(database_url=url, database_connect_timeout=2))
+def unreachable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Flask:
+{{- kind.unreachable_url() }}
+    monkeypatch.setenv(PREFIX + "DATABASE_URL", url)
+    monkeypatch.setenv(PREFIX + "DATABASE_CONNECT_TIMEOUT", "2")
+    return create_app(Settings())
 
 
 @pytest.mark.parametrize(("method", "path"), [("POST", ENDPOINT), ("GET", ENDPOINT), ("GET", f"{ENDPOINT}/1")])
@@ -45,6 +100,7 @@ def test_readiness_fails_while_the_database_cannot_be_reached_and_liveness_does_
     client = unreachable.test_client()
 
     assert client.get("/readyz").status_code == 503
+    assert client.get("/readyz").get_json() == {"status": "database unreachable"}
     assert client.get("/healthz").status_code == 200
 
 

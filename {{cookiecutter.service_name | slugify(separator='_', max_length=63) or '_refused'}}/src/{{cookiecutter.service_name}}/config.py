@@ -1,6 +1,7 @@
 """Settings from environment variables prefixed with ``{{ cookiecutter.__env_prefix }}_``.
 
-One place reads the environment; the app factory and gunicorn.conf.py both take a ``Settings``.
+The app factory and gunicorn.conf.py both take a ``Settings``. A part of the service with settings of its own (the
+database, when there is one) reads them with the helpers here, and refuses a value with the same ``ConfigError``.
 """
 
 from __future__ import annotations
@@ -8,14 +9,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-{%- if cookiecutter.database == "postgresql" %}
-import urllib.parse
-{%- endif %}
 from collections.abc import Mapping
 from dataclasses import dataclass
-{%- if cookiecutter.database == "postgresql" %}
-from pathlib import Path
-{%- endif %}
 
 ENV_PREFIX = "{{ cookiecutter.__env_prefix }}_"
 
@@ -24,7 +19,8 @@ class ConfigError(ValueError):
     """An environment variable holds a value the service cannot use."""
 
 
-def _integer(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+def read_integer(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    """The integer setting ``<prefix><name>``: ``default`` when unset or blank, refused outside minimum to maximum."""
     raw = env.get(ENV_PREFIX + name)
     if raw is None or raw.strip() == "":
         return default
@@ -68,78 +64,6 @@ def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw not in _TRUE + _FALSE:
         raise ConfigError(f"{ENV_PREFIX}{name}={raw!r} is not a yes/no value; use true or false")
     return raw in _TRUE
-{%- if cookiecutter.database == "postgresql" %}
-
-
-_DATABASE_URL_FORM = "postgresql://user:password@host:5432/database"
-
-
-def masked(url: str) -> str:
-    """``url`` with its password replaced by ``***``: what a message or a log line may show of it."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
-
-
-def _secret(env: Mapping[str, str], name: str) -> tuple[str, str]:
-    """A secret setting, and the variable that gave it: ``<name>`` itself, or the file ``<name>_FILE`` names (a
-    mounted Kubernetes or Docker secret, which leaves no copy in the process environment)."""
-    path = env.get(ENV_PREFIX + name + "_FILE", "").strip()
-    if not path:
-        return env.get(ENV_PREFIX + name, "").strip(), ENV_PREFIX + name
-    try:
-        return Path(path).read_text(encoding="utf-8").strip(), ENV_PREFIX + name + "_FILE"
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ConfigError(
-            f"{ENV_PREFIX}{name}_FILE={path!r} cannot be read ({reason}); use the path of a file holding the value"
-        ) from None
-
-
-def _database_url(env: Mapping[str, str]) -> str:
-    """The PostgreSQL URL as tools and managed databases hand it out, in the form SQLAlchemy and psycopg take."""
-    raw, name = _secret(env, "DATABASE_URL")
-    if raw == "":
-        raise ConfigError(f"{name} is not set; use {_DATABASE_URL_FORM}")
-    try:
-        parts = urllib.parse.urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    scheme = parts.scheme if parts else ""
-    if (
-        parts is None
-        or scheme not in ("postgresql", "postgres", "postgresql+psycopg")
-        or not parts.hostname
-        or not parts.path.strip("/")
-        or (port is not None and not 0 < port < 65536)
-    ):
-        raise ConfigError(f"{name}={masked(raw)!r} is not a PostgreSQL URL; use {_DATABASE_URL_FORM}")
-    return urllib.parse.urlunsplit(parts._replace(scheme="postgresql+psycopg"))
-{%- elif cookiecutter.database == "sqlite" %}
-
-
-_DATABASE_URL_FORM = "sqlite:////absolute/path/to/{{ cookiecutter.service_name }}.sqlite3"
-
-
-def masked(url: str) -> str:
-    """What a message or a log line may show of the URL: a SQLite URL holds no password."""
-    return url
-
-
-def _database_url(env: Mapping[str, str]) -> str:
-    """A SQLite file, named by its path: the directory it is in is where the service keeps its data."""
-    name = ENV_PREFIX + "DATABASE_URL"
-    raw = env.get(name, "").strip()
-    if raw == "":
-        raise ConfigError(f"{name} is not set; use {_DATABASE_URL_FORM}")
-    path = raw.removeprefix("sqlite:///")
-    if not raw.startswith("sqlite:///") or path in ("", ":memory:") or path.endswith("/"):
-        raise ConfigError(f"{name}={raw!r} is not a SQLite file URL; use {_DATABASE_URL_FORM}")
-    return raw
-{%- endif %}
 
 
 @dataclass(frozen=True)
@@ -164,14 +88,6 @@ class Settings:
     # directory in /dev/shm, removed at exit), which gunicorn.conf.py empties at start.
     metrics: bool = True
     metrics_dir: str = ""
-{%- if cookiecutter.database != "none" %}
-    # The database, and each worker's connections to it: at most pool_size, a request waits pool_timeout seconds
-    # for one and a new connection connect_timeout seconds for the server; then it is answered 503.
-    database_url: str = ""
-    database_pool_size: int = 10
-    database_pool_timeout: int = 5
-    database_connect_timeout: int = 3
-{%- endif %}
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -184,22 +100,16 @@ class Settings:
             )
         return cls(
             host=_host(env, cls.host),
-            port=_integer(env, "PORT", cls.port, 1, 65535),
-            workers=_integer(env, "WORKERS", cls.workers, 1, 64),
-            connections=_integer(env, "CONNECTIONS", cls.connections, 1, 100_000),
-            timeout=_integer(env, "TIMEOUT", cls.timeout, 1, 3600),
-            graceful_timeout=_integer(env, "GRACEFUL_TIMEOUT", cls.graceful_timeout, 1, 3600),
-            keepalive=_integer(env, "KEEPALIVE", cls.keepalive, 1, 3600),
-            body_timeout=_integer(env, "BODY_TIMEOUT", cls.body_timeout, 1, 3600),
-            max_content_length=_integer(env, "MAX_CONTENT_LENGTH", cls.max_content_length, 1, 2**31),
+            port=read_integer(env, "PORT", cls.port, 1, 65535),
+            workers=read_integer(env, "WORKERS", cls.workers, 1, 64),
+            connections=read_integer(env, "CONNECTIONS", cls.connections, 1, 100_000),
+            timeout=read_integer(env, "TIMEOUT", cls.timeout, 1, 3600),
+            graceful_timeout=read_integer(env, "GRACEFUL_TIMEOUT", cls.graceful_timeout, 1, 3600),
+            keepalive=read_integer(env, "KEEPALIVE", cls.keepalive, 1, 3600),
+            body_timeout=read_integer(env, "BODY_TIMEOUT", cls.body_timeout, 1, 3600),
+            max_content_length=read_integer(env, "MAX_CONTENT_LENGTH", cls.max_content_length, 1, 2**31),
             log_level=log_level,
             access_log=_boolean(env, "ACCESS_LOG", cls.access_log),
             metrics=_boolean(env, "METRICS", cls.metrics),
             metrics_dir=env.get(ENV_PREFIX + "METRICS_DIR", cls.metrics_dir).strip(),
-{%- if cookiecutter.database != "none" %}
-            database_url=_database_url(env),
-            database_pool_size=_integer(env, "DATABASE_POOL_SIZE", cls.database_pool_size, 1, 1000),
-            database_pool_timeout=_integer(env, "DATABASE_POOL_TIMEOUT", cls.database_pool_timeout, 1, 600),
-            database_connect_timeout=_integer(env, "DATABASE_CONNECT_TIMEOUT", cls.database_connect_timeout, 2, 600),
-{%- endif %}
         )

@@ -1,66 +1,36 @@
-"""The database: an engine per process, a session per request, and a 503 while the database cannot be reached."""
+{%- import "database/" ~ cookiecutter.database ~ ".jinja" as kind with context -%}
+"""The database: an engine per process and a session per request, on the settings of db_settings.py. While it cannot
+be reached, a request that needs it is answered 503 and ``/readyz`` says the service is not ready.
+
+``register_database(app)`` sets all of it up: the app factory calls it.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+{{- kind.engine_imports() }}
 import threading
 from dataclasses import dataclass
-{%- if cookiecutter.database == "sqlite" %}
-from typing import Any
-{%- endif %}
 
 import sqlalchemy
-from flask import Flask, current_app, g
-from sqlalchemy import Engine{{ ", event" if cookiecutter.database == "sqlite" }}, text
+from flask import Flask, current_app, g, json
+from pydantic import ValidationError
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.exceptions import ServiceUnavailable, UnprocessableEntity
+from werkzeug.wrappers import Response
 
-from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings
+from {{ cookiecutter.service_name }}.errors import json_error, unexpected_error
+from {{ cookiecutter.service_name }}.health import add_readiness_check
 
-{%- if cookiecutter.database == "sqlite" %}
-
-# How long a write waits for another process's write to finish before it gives up ("database is locked").
-BUSY_TIMEOUT_SECONDS = 5
-{%- endif %}
-
-
-def make_engine(settings: Settings) -> Engine:
-    """An engine for ``settings.database_url``: its own pool, so only the process that makes it may use it.
-
-    ``sqlalchemy.create_engine`` is looked up when called, so that a tracing instrumentation that wraps it applies.
-    """
-{%- if cookiecutter.database == "postgresql" %}
-    return sqlalchemy.create_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=0,
-        pool_timeout=settings.database_pool_timeout,
-        # A connection the server dropped (a restart, a failover) is replaced before a request gets it.
-        pool_pre_ping=True,
-        connect_args={
-            "connect_timeout": settings.database_connect_timeout,
-            "application_name": "{{ cookiecutter.service_name }}",
-        },
-    )
-{%- else %}
-    engine = sqlalchemy.create_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        max_overflow=0,
-        pool_timeout=settings.database_pool_timeout,
-        connect_args={"timeout": BUSY_TIMEOUT_SECONDS},
-    )
-    event.listen(engine, "connect", _configure_sqlite)
-    return engine
-
-
-def _configure_sqlite(connection: Any, _record: object) -> None:
-    """Write-ahead logging: readers never wait for the writer, and workers write one after another."""
-    connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
-    connection.execute("PRAGMA foreign_keys=ON")
-{%- endif %}
+logger = logging.getLogger(__name__)
+# A client told to come back after this many seconds: long enough for a restart, short enough for a failover.
+RETRY_AFTER_SECONDS = 1
+{{- kind.engine() }}
 
 
 @dataclass(frozen=True)
@@ -81,7 +51,7 @@ def _database() -> _Database:
         with _lock:
             database = current_app.extensions.get("database")
             if database is None or database.pid != os.getpid():
-                engine = make_engine(current_app.config["SETTINGS"])
+                engine = make_engine(current_app.extensions["database_settings"])
                 database = _Database(os.getpid(), engine, sessionmaker(engine, expire_on_commit=False))
                 current_app.extensions["database"] = database
     return database
@@ -122,5 +92,31 @@ def unavailable(error: SQLAlchemyError) -> bool:
     )
 
 
+def _database_error(error: SQLAlchemyError) -> Response:
+    """503 with Retry-After while the database cannot be reached; any other database error is a bug: 500."""
+    if not unavailable(error):
+        return unexpected_error(error)
+    cause = getattr(error, "orig", None) or error  # the driver's error: its message names no password
+    logger.warning("database unavailable: %s: %s", type(cause).__name__, str(cause).strip().split("\n")[0])
+    return json_error(ServiceUnavailable("The database cannot be reached; try again.", retry_after=RETRY_AFTER_SECONDS))
+
+
+def _invalid_fields(error: ValidationError) -> Response:
+    """422, naming each field that is missing, unknown or not valid (schemas.py), with what is wrong with it."""
+    unprocessable = UnprocessableEntity("A field is missing or not valid.")
+    fields = {".".join(map(str, problem["loc"])) or "body": problem["msg"] for problem in error.errors()}
+    response = json_error(unprocessable)
+    response.data = json.dumps(
+        {"error": {"code": 422, "name": unprocessable.name, "message": unprocessable.description, "fields": fields}}
+    )
+    return response
+
+
 def register_database(app: Flask) -> None:
+    """Give ``app`` the database its environment names. The settings are read now, so that a missing or malformed
+    one stops the service as it starts; the engine is made on first use, in each process."""
+    app.extensions["database_settings"] = DatabaseSettings.from_env()
     app.teardown_appcontext(_close_session)
+    app.register_error_handler(SQLAlchemyError, _database_error)
+    app.register_error_handler(ValidationError, _invalid_fields)
+    add_readiness_check(app, "database", answers)

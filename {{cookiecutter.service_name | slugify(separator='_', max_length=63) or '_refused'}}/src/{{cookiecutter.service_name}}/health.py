@@ -2,43 +2,39 @@
 
 from __future__ import annotations
 
-from flask import Blueprint
-{%- if cookiecutter.database != "none" %}
+from collections.abc import Callable
+
+from flask import Blueprint, Flask, current_app
 from flask.typing import ResponseReturnValue
 {%- if cookiecutter.use_opentelemetry %}
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 {%- endif %}
 
-from {{ cookiecutter.service_name }} import db
-{%- endif %}
-
 health = Blueprint("health", __name__)
+
+
+def add_readiness_check(app: Flask, name: str, answers: Callable[[], bool]) -> None:
+    """Have ``/readyz`` answer 503 ``{"status": "<name> unreachable"}`` while ``answers()`` is false: a dependency
+    the service cannot serve without (a database, a queue) registers its check here."""
+    app.extensions.setdefault("readiness_checks", []).append((name, answers))
 
 
 @health.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
-{%- if cookiecutter.database != "none" %}
 
 
 @health.get("/readyz")
 def readyz() -> ResponseReturnValue:
-    # Not ready while the database does not answer: traffic goes to instances that can serve it. /healthz does not
-    # ask the database, so a database outage does not get every instance restarted.
+    # Not ready while a dependency does not answer: traffic goes to instances that can serve it. /healthz asks none
+    # of them, so an outage of one does not get every instance restarted.
+    checks: list[tuple[str, Callable[[], bool]]] = current_app.extensions.get("readiness_checks", [])
 {%- if cookiecutter.use_opentelemetry %}
-    with suppress_instrumentation():  # probes are not traced (OTEL_PYTHON_FLASK_EXCLUDED_URLS), nor their query
-        answering = db.answers()
-    if not answering:
+    with suppress_instrumentation():  # probes are not traced (OTEL_PYTHON_FLASK_EXCLUDED_URLS), nor what they ask
+        down = next((name for name, answers in checks if not answers()), None)
 {%- else %}
-    if not db.answers():
+    down = next((name for name, answers in checks if not answers()), None)
 {%- endif %}
-        return {"status": "database unreachable"}, 503
+    if down is not None:
+        return {"status": f"{down} unreachable"}, 503
     return {"status": "ready"}
-{%- else %}
-
-
-@health.get("/readyz")
-def readyz() -> dict[str, str]:
-    # Add checks of the service's own dependencies (database, queues) here; answer 503 while one is down.
-    return {"status": "ready"}
-{%- endif %}

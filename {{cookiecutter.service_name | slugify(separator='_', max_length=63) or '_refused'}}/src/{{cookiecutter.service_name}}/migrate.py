@@ -22,12 +22,13 @@ from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from {{ cookiecutter.service_name }}.config import ConfigError, Settings, masked
+from {{ cookiecutter.service_name }}.config import ConfigError
+from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings, masked
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def alembic_config(settings: Settings) -> Config:
+def alembic_config(settings: DatabaseSettings) -> Config:
     """Alembic's configuration, from the settings: the service has no alembic.ini to keep in step with them."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -51,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbs.add_parser("current", help="show the revision the database is at")
     arguments = parser.parse_args(argv)
     try:
-        settings = Settings.from_env()
+        settings = DatabaseSettings.from_env()
         config = alembic_config(settings)
         if arguments.verb in (None, "upgrade"):
             command.upgrade(config, "head")
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-        print(f"ERROR: the database at {masked(settings.database_url)} cannot be used: {reason}", file=sys.stderr)
+        print(f"ERROR: the database at {masked(settings.url)} cannot be used: {reason}", file=sys.stderr)
         return 1
     except CommandError as error:
         print(f"ERROR: {error}", file=sys.stderr)

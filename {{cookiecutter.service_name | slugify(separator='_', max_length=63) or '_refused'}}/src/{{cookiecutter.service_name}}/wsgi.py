@@ -8,8 +8,8 @@ from {{ cookiecutter.service_name }}.logging_config import configure_logging
 
 try:
     settings = Settings.from_env()
+    if not logging.getLogger().handlers:  # gunicorn.conf.py has configured logging already; `flask run` has not
+        configure_logging(settings.log_level)
+    app = create_app(settings)  # which reads the settings of the service's parts, such as its database
 except ConfigError as error:  # one line that names the variable, not a traceback
     raise SystemExit(f"ERROR: {error}") from None
-if not logging.getLogger().handlers:  # gunicorn.conf.py has configured logging already; `flask run` has not
-    configure_logging(settings.log_level)
-app = create_app(settings)
