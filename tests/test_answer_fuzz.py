@@ -433,6 +433,9 @@ def assert_no_frame_in_template_code(error: BaseException, shown: str) -> None:
 # The tests.
 
 
+@pytest.mark.promise(
+    "Any free text bakes a service that parses and carries it intact, or is refused in one line", layer="offline"
+)
 @pytest.mark.parametrize("key", FREE_TEXT_ANSWERS)
 @settings(FUZZ, max_examples=FUZZ.max_examples // 2)  # for each of eight answers; the combined test bakes all
 @given(data=st.data())
@@ -449,6 +452,9 @@ def test_any_text_for_one_answer_bakes_a_parseable_service_or_is_refused_cleanly
 
 
 # Not shrunk: shrinking eight answers at once takes minutes; the one-answer tests above give minimal reproducers.
+@pytest.mark.promise(
+    "Any free text bakes a service that parses and carries it intact, or is refused in one line", layer="offline"
+)
 @settings(FUZZ, phases=[Phase.explicit, Phase.generate])
 @given(
     answers=st.fixed_dictionaries(REALISTIC),
@@ -493,6 +499,9 @@ KNOWN_NASTY = [
 ]
 
 
+@pytest.mark.promise(
+    "Any free text bakes a service that parses and carries it intact, or is refused in one line", layer="offline"
+)
 @pytest.mark.parametrize(("key", "value"), KNOWN_NASTY, ids=[f"{k}={v[:24]!r}" for k, v in KNOWN_NASTY])
 def test_known_nasty_answers_bake_a_parseable_service_or_are_refused_cleanly(
     key: str,

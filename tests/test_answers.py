@@ -74,6 +74,9 @@ def hook_output(result: subprocess.CompletedProcess[str]) -> list[str]:
     return printed.strip().splitlines()
 
 
+@pytest.mark.promise(
+    "A bad answer is refused before anything is written, in one `ERROR:` line saying what is valid", layer="offline"
+)
 @pytest.mark.parametrize(("key", "value", "expected"), REFUSALS, ids=[f"{k}={v[:20]!r}" for k, v, _ in REFUSALS])
 def test_a_bad_answer_is_refused_first_in_one_line_and_nothing_is_left(
     tmp_path: Path, key: str, value: str, expected: str
@@ -89,6 +92,9 @@ def test_a_bad_answer_is_refused_first_in_one_line_and_nothing_is_left(
     assert hook_output(result) == [first_line], "the hook printed more than its one line (a crash?)"
 
 
+@pytest.mark.promise(
+    "A bad answer is refused before anything is written, in one `ERROR:` line saying what is valid", layer="offline"
+)
 @pytest.mark.parametrize(("key", "value", "named"), REFUSED_BY_COOKIECUTTER, ids=lambda v: str(v))
 def test_an_unknown_choice_is_refused_by_cookiecutter_and_nothing_is_left(
     tmp_path: Path, key: str, value: str, named: str
@@ -100,6 +106,7 @@ def test_an_unknown_choice_is_refused_by_cookiecutter_and_nothing_is_left(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.promise("A service name that is a path touches nothing outside the output directory", layer="offline")
 @pytest.mark.parametrize("name", ["x/../..", "x/..", "a/b", "..", ".", "", "---", "A" * 300])
 def test_a_service_name_that_is_a_path_touches_nothing_outside_the_output_directory(tmp_path: Path, name: str) -> None:
     # cookiecutter makes and, on refusal, removes the project directory before our hook can look at the name.
@@ -117,6 +124,9 @@ def test_a_service_name_that_is_a_path_touches_nothing_outside_the_output_direct
     assert list(output.iterdir()) == []
 
 
+@pytest.mark.promise(
+    "The defaults bake with no answer; without the lock tool the service is written, with how to lock", layer="offline"
+)
 def test_the_defaults_bake_without_any_answer(tmp_path: Path) -> None:
     result = generate(tmp_path, "_lock_dependencies=no")
 
@@ -125,6 +135,9 @@ def test_the_defaults_bake_without_any_answer(tmp_path: Path) -> None:
     assert "make install" in result.stdout
 
 
+@pytest.mark.promise(
+    "The defaults bake with no answer; without the lock tool the service is written, with how to lock", layer="offline"
+)
 def test_a_missing_lock_tool_still_generates_and_says_how_to_lock(tmp_path: Path) -> None:
     # PATH without poetry: the post-gen hook cannot lock, yet the service is written.
     result = generate(tmp_path, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
@@ -137,6 +150,9 @@ def test_a_missing_lock_tool_still_generates_and_says_how_to_lock(tmp_path: Path
     assert "make lock" in result.stdout
 
 
+@pytest.mark.promise(
+    "A bad answer is refused before anything is written, in one `ERROR:` line saying what is valid", layer="offline"
+)
 @pytest.mark.parametrize(
     ("value", "shown"), [(1, "'1'"), (None, "None")], ids=["include_kubernetes=1", "include_kubernetes=None"]
 )

@@ -86,6 +86,7 @@ def test_a_clean_run_keeps_its_promises(results: dict[str, Any]) -> None:
     assert "## Failed" not in report.markdown(results)
 
 
+@pytest.mark.promise("The benchmark counts failed requests apart and fails a run under its target", layer="offline")
 def test_failed_requests_are_counted_apart_and_fail_the_run(results: dict[str, Any]) -> None:
     results["throughput"]["samples"]["generated:uv"][0]["non_2xx"] = 3
     results["throughput"]["warmup"]["generated:uv"]["socket_errors"] = 2
@@ -98,6 +99,7 @@ def test_failed_requests_are_counted_apart_and_fail_the_run(results: dict[str, A
     assert "- generated:uv: 3 answer(s) of 400 or over and 2 socket error(s)" in report.markdown(results)
 
 
+@pytest.mark.promise("The benchmark counts failed requests apart and fails a run under its target", layer="offline")
 def test_a_ratio_under_its_target_fails_the_run(results: dict[str, Any]) -> None:
     results["throughput"]["samples"]["bare-conf"][1]["rps"] = 1200.0  # round 2: 900 / 1200 = 0.75
     assert stats.problems(results) == ["generated/bare-conf is 0.88, under its target 0.90"]
@@ -155,6 +157,9 @@ def test_a_page_without_markers_is_refused(results: dict[str, Any]) -> None:
         report.splice_page(f"{report.END}\n{report.START}\n", report.page_section(results))
 
 
+@pytest.mark.promise(
+    "The benchmark page's figures, and the README's measured line, are the committed results", layer="offline"
+)
 def test_the_page_figures_are_what_the_committed_results_render() -> None:
     """Nobody edits a figure by hand: `python -m bench --render` rewrites the section from bench/results.json."""
     committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
@@ -163,11 +168,15 @@ def test_the_page_figures_are_what_the_committed_results_render() -> None:
     assert (TEMPLATE_DIR / "docs" / "bench" / "results.md").read_text() == report.markdown(committed)
 
 
+@pytest.mark.promise("The benchmark counts failed requests apart and fails a run under its target", layer="offline")
 def test_the_benchmark_page_states_the_target_the_benchmark_holds() -> None:
     page = " ".join((TEMPLATE_DIR / "docs" / "benchmark.md").read_text().split())
     assert f"falls under {servers.TARGET_RATIO} of the bare app" in page
 
 
+@pytest.mark.promise(
+    "The benchmark page's figures, and the README's measured line, are the committed results", layer="offline"
+)
 def test_the_readme_headline_is_what_the_committed_results_render() -> None:
     committed = json.loads((TEMPLATE_DIR / "bench" / "results.json").read_text())
     readme = (TEMPLATE_DIR / "README.md").read_text()
@@ -177,6 +186,7 @@ def test_the_readme_headline_is_what_the_committed_results_render() -> None:
     )
 
 
+@pytest.mark.promise("The benchmark counts failed requests apart and fails a run under its target", layer="offline")
 def test_the_committed_page_states_every_promise_and_target_its_run_missed() -> None:
     """A committed run shows the truth: a miss is named on the benchmark page and in the full results, not hidden
     by keeping an older run (`make bench` itself exits 1 on it)."""

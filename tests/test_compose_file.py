@@ -4,6 +4,7 @@ runs it under docker-compose (tests/test_docker.py)."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from kit.checks import schema_errors
@@ -13,10 +14,16 @@ COMPOSE_FILE = TEMPLATE_DIR / "examples" / "docker-compose.yml"
 SERVICES = ("order_manager", "user_manager")
 
 
+@pytest.mark.promise(
+    "The example's compose file matches the compose specification and builds each service read-only", layer="offline"
+)
 def test_the_compose_file_matches_the_compose_spec_schema() -> None:
     assert schema_errors("compose-spec", COMPOSE_FILE) == []
 
 
+@pytest.mark.promise(
+    "The example's compose file matches the compose specification and builds each service read-only", layer="offline"
+)
 def test_the_compose_file_builds_each_service_from_its_own_directory_read_only() -> None:
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
 

@@ -66,11 +66,19 @@ def stored(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
     return service
 
 
+@pytest.mark.promise(
+    "Each manager with each database installs and passes its own tests and lint; migrations are idempotent",
+    layer="install",
+)
 def test_each_manager_with_each_database_passes_its_own_tests_and_lint(stored: BakedService) -> None:
     assert " passed" in stored.make("test")
     stored.make("lint")
 
 
+@pytest.mark.promise(
+    "Each manager with each database installs and passes its own tests and lint; migrations are idempotent",
+    layer="install",
+)
 def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempotent(stored: BakedService) -> None:
     stored.make("migrate")
     current = stored.run(".venv/bin/python", "-m", f"{stored.name}.migrate", "current")
@@ -79,6 +87,9 @@ def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempo
     assert "0001 (head)" in current
 
 
+@pytest.mark.promise(
+    "With either database, every timestamp is answered in UTC with six digits of microseconds (`...Z`)", layer="install"
+)
 def test_created_at_is_answered_in_utc_to_the_microsecond_whatever_the_database(stored: BakedService) -> None:
     with serving(stored) as url:
         before = datetime.now(UTC)
@@ -137,6 +148,9 @@ def faulty_postgres() -> Iterator[PostgresServer]:
     server.remove()
 
 
+@pytest.mark.promise(
+    "No acknowledged write is lost while PostgreSQL restarts and a worker is killed; only 503s are 5xx", layer="example"
+)
 @pytest.mark.example
 def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_killed(
     baked: Baker, faulty_postgres: PostgresServer
@@ -211,6 +225,9 @@ def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_
     assert len(records) - len(acknowledged) - len(resumed) <= unanswered, f"{len(records)} records, {statuses}"
 
 
+@pytest.mark.promise(
+    "SQLite takes concurrent writes from three workers; a bad database URL stops gunicorn in one line", layer="install"
+)
 def test_three_workers_write_to_sqlite_at_once_without_a_lock_error(baked: Baker) -> None:
     service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="sqlite",
                     resource_name=RESOURCE, _lock_dependencies=True)  # fmt: skip
@@ -224,6 +241,9 @@ def test_three_workers_write_to_sqlite_at_once_without_a_lock_error(baked: Baker
     assert sorted(record["name"] for record in records) == sorted(f"sqlite {n}" for n in range(CREATES))
 
 
+@pytest.mark.promise(
+    "SQLite takes concurrent writes from three workers; a bad database URL stops gunicorn in one line", layer="install"
+)
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
@@ -251,6 +271,10 @@ def test_a_missing_or_malformed_database_url_stops_gunicorn_in_one_line_without_
     assert "s3cr3t-pw" not in result.stdout + result.stderr
 
 
+@pytest.mark.promise(
+    "With no test database, PostgreSQL tests start their own server for a developer; root gets one line",
+    layer="install",
+)
 @pytest.mark.skipif(os.geteuid() != 0, reason="root's refusal; as another user the tests start their own server")
 def test_without_a_test_database_the_services_tests_stop_in_one_line_saying_what_to_set(baked: Baker) -> None:
     service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="postgresql",
@@ -279,6 +303,10 @@ def developer() -> Iterator[Developer]:
         yield user
 
 
+@pytest.mark.promise(
+    "With no test database, PostgreSQL tests start their own server for a developer; root gets one line",
+    layer="install",
+)
 def test_as_an_ordinary_user_without_a_test_database_the_services_tests_start_a_server(
     baked: Baker, developer: Developer
 ) -> None:

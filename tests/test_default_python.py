@@ -64,6 +64,10 @@ def older_pythons_here() -> list[str]:
     return here[:2]
 
 
+@pytest.mark.promise(
+    "The default Python is the newest offered one the machine has; a team bakes with its own pytest-cookies",
+    layer="offline",
+)
 def test_the_default_is_the_newest_offered_python_on_path(tmp_path: Path) -> None:
     versions = older_pythons_here()
     path = path_with_pythons(tmp_path, versions[::-1], tools=False)
@@ -77,6 +81,10 @@ def test_the_default_is_the_newest_offered_python_on_path(tmp_path: Path) -> Non
     assert f"Created order_manager/ (poetry, Python {expected})." in output
 
 
+@pytest.mark.promise(
+    "The default Python is the newest offered one the machine has; a team bakes with its own pytest-cookies",
+    layer="offline",
+)
 def test_an_explicit_python_version_is_never_changed(tmp_path: Path) -> None:
     path = path_with_pythons(tmp_path, older_pythons_here(), tools=False)
 

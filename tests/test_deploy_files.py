@@ -89,12 +89,14 @@ def listed_resources(directory: Path) -> list[dict[str, Any]]:
     return documents
 
 
+@pytest.mark.promise("Every Dockerfile passes hadolint (no ignores) and checkov", layer="offline")
 def test_every_dockerfile_passes_hadolint_without_ignores(dockerfile_service: BakedService) -> None:
     dockerfile = (dockerfile_service.path / "Dockerfile").read_text()
     assert "hadolint ignore" not in dockerfile
     run_tool(str(TOOLS_BIN / "hadolint"), "--no-color", "Dockerfile", cwd=dockerfile_service.path)
 
 
+@pytest.mark.promise("Every Dockerfile passes hadolint (no ignores) and checkov", layer="offline")
 @pytest.mark.network  # checkov runs through `uv tool run`, which fetches it
 def test_every_dockerfile_passes_checkov(dockerfile_service: BakedService) -> None:
     output = checkov(dockerfile_service, "--framework", "dockerfile", "--file", "Dockerfile")
@@ -105,6 +107,9 @@ def resource_ids(documents: Iterable[Any]) -> list[tuple[str, str]]:
     return sorted((document["kind"], document["metadata"]["name"]) for document in documents if document)
 
 
+@pytest.mark.promise(
+    "The Kubernetes manifests build, match the API schemas, pass checkov, and are hardened", layer="offline"
+)
 def test_kustomize_builds_every_manifest_and_the_result_matches_the_api_schemas(
     kubernetes_service: BakedService, tmp_path: Path
 ) -> None:
@@ -157,6 +162,9 @@ def test_each_database_component_gives_the_deployment_what_its_database_needs(
 CHECKOV_SKIP = re.compile(r"CKV2?_[A-Z0-9]+_\d+=(?P<reason>.+)")
 
 
+@pytest.mark.promise(
+    "The Kubernetes manifests build, match the API schemas, pass checkov, and are hardened", layer="offline"
+)
 @pytest.mark.network  # checkov runs through `uv tool run`, which fetches it
 def test_kubernetes_manifests_pass_checkov_with_each_skip_justified(kubernetes_service: BakedService) -> None:
     # What kustomize builds, not the files: a component's patches are fragments of a manifest.
@@ -178,6 +186,9 @@ def test_kubernetes_manifests_pass_checkov_with_each_skip_justified(kubernetes_s
                 assert lines[number - 1].strip().startswith("#"), f"{path.name}: a skip without a comment"
 
 
+@pytest.mark.promise(
+    "The Kubernetes manifests build, match the API schemas, pass checkov, and are hardened", layer="offline"
+)
 def test_the_deployment_is_hardened_and_probed(kubernetes_service: BakedService) -> None:
     deployment = yaml.safe_load((kubernetes_service.path / "deploy" / "k8s" / "deployment.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
@@ -208,6 +219,9 @@ def check_jsonschema(service: BakedService, schema: str, path: str) -> None:
     assert not errors, f"{path} breaks the {schema} schema:\n" + "\n".join(errors)
 
 
+@pytest.mark.promise(
+    "The CI workflow and Dependabot's configuration match their schemas, pass zizmor and actionlint", layer="offline"
+)
 def test_the_ci_workflow_matches_the_github_workflow_schema(ci_service: BakedService) -> None:
     check_jsonschema(ci_service, "github-workflows", WORKFLOW)
     commands = [step.get("run", "") for step in workflow_steps(ci_service)]
@@ -252,19 +266,31 @@ def actionlint(cwd: Path, *workflows: str) -> None:
     run_tool("node", str(ACTIONLINT_SCRIPT), str(ACTIONLINT_PACKAGE), *workflows, cwd=cwd)
 
 
+@pytest.mark.promise(
+    "The CI workflow and Dependabot's configuration match their schemas, pass zizmor and actionlint", layer="offline"
+)
 @pytest.mark.parametrize("name", WORKFLOWS)
 def test_each_workflow_is_hardened(ci_service: BakedService, name: str) -> None:
     assert_hardened((ci_service.path / name).read_text())
 
 
+@pytest.mark.promise(
+    "The CI workflow and Dependabot's configuration match their schemas, pass zizmor and actionlint", layer="offline"
+)
 def test_zizmor_finds_nothing_in_the_workflow_and_dependabot_config(ci_service: BakedService) -> None:
     assert "No findings to report" in zizmor_findings(ci_service.path, ".")
 
 
+@pytest.mark.promise(
+    "The CI workflow and Dependabot's configuration match their schemas, pass zizmor and actionlint", layer="offline"
+)
 def test_actionlint_finds_nothing_in_the_workflow(ci_service: BakedService) -> None:
     actionlint(ci_service.path, *WORKFLOWS)
 
 
+@pytest.mark.promise(
+    "The repository's own workflow runs .ci/run and publishes the site, hardened like the services'", layer="offline"
+)
 def test_the_repositorys_own_workflow_runs_ci_and_publishes_the_site() -> None:
     text = (TEMPLATE_DIR / WORKFLOW).read_text()
     errors = schema_errors("github-workflows", TEMPLATE_DIR / WORKFLOW)
@@ -279,6 +305,9 @@ def test_the_repositorys_own_workflow_runs_ci_and_publishes_the_site() -> None:
     actionlint(TEMPLATE_DIR, WORKFLOW)
 
 
+@pytest.mark.promise(
+    "`make update-pr` opens one update pull request, then refreshes it; a collision opens a draft", layer="update"
+)
 def test_the_update_workflow_runs_weekly_and_on_demand_with_the_update_token(ci_service: BakedService) -> None:
     check_jsonschema(ci_service, "github-workflows", UPDATE_WORKFLOW)
     workflow = yaml.safe_load((ci_service.path / UPDATE_WORKFLOW).read_text())
@@ -291,6 +320,9 @@ def test_the_update_workflow_runs_weekly_and_on_demand_with_the_update_token(ci_
     assert "\nupdate-pr:" in (ci_service.path / "Makefile").read_text()
 
 
+@pytest.mark.promise(
+    "The CI workflow and Dependabot's configuration match their schemas, pass zizmor and actionlint", layer="offline"
+)
 def test_dependabot_updates_the_services_packages_base_image_and_actions(ci_service: BakedService) -> None:
     config_file = ".github/dependabot.yml"
     check_jsonschema(ci_service, "dependabot", config_file)

@@ -148,6 +148,9 @@ def wait_for_health(container_id: str, timeout: float = 60) -> str:
     return status
 
 
+@pytest.mark.promise(
+    "Each image is healthy and serves as user 10001 on a read-only root, with no Poetry or uv", layer="docker"
+)
 def test_the_container_reports_healthy_and_serves_the_api(image: BuiltImage, container: tuple[str, str]) -> None:
     container_id, base_url = container
     assert wait_for_health(container_id) == "healthy", container_logs(container_id)
@@ -166,12 +169,18 @@ def test_the_container_reports_healthy_and_serves_the_api(image: BuiltImage, con
         assert stored["name"] == "in a container"
 
 
+@pytest.mark.promise(
+    "Each image is healthy and serves as user 10001 on a read-only root, with no Poetry or uv", layer="docker"
+)
 def test_the_container_runs_as_a_non_root_user(image: BuiltImage, container: tuple[str, str]) -> None:
     container_id, _ = container
     assert image.inspect("{{.Config.User}}") == RUNTIME_USER
     assert docker("exec", container_id, "python", "-c", "import os; print(os.getuid(), os.getgid())") == "10001 10001"
 
 
+@pytest.mark.promise(
+    "Each image is healthy and serves as user 10001 on a read-only root, with no Poetry or uv", layer="docker"
+)
 def test_the_container_serves_with_a_read_only_root_file_system(container: tuple[str, str]) -> None:
     container_id, base_url = container
     assert docker("inspect", "--format", "{{.HostConfig.ReadonlyRootfs}}", container_id) == "true"
@@ -183,6 +192,9 @@ def test_the_container_serves_with_a_read_only_root_file_system(container: tuple
     assert http("GET", base_url + "/readyz").status == 200
 
 
+@pytest.mark.promise(
+    "Metrics work on the read-only root file system, and the default image holds no OpenTelemetry", layer="docker"
+)
 def test_metrics_work_with_a_read_only_root_file_system_and_without_opentelemetry(
     image: BuiltImage, container: tuple[str, str]
 ) -> None:
@@ -199,6 +211,9 @@ def test_metrics_work_with_a_read_only_root_file_system_and_without_opentelemetr
     assert docker("exec", container_id, "python", "-c", probe) == "None"
 
 
+@pytest.mark.promise(
+    "Each image is healthy and serves as user 10001 on a read-only root, with no Poetry or uv", layer="docker"
+)
 def test_the_runtime_image_holds_no_poetry_no_uv_and_no_pip_cache(image: BuiltImage) -> None:
     probe = (
         "import glob, json, shutil; print(json.dumps([shutil.which('poetry'), shutil.which('uv'), "
@@ -208,6 +223,10 @@ def test_the_runtime_image_holds_no_poetry_no_uv_and_no_pip_cache(image: BuiltIm
     assert found == [None, None, []]
 
 
+@pytest.mark.promise(
+    "The image stays within its size budget over its base; a code-only change reuses the dependency layers",
+    layer="docker",
+)
 def test_the_runtime_image_stays_within_its_size_budget_over_its_base(image: BuiltImage) -> None:
     size = int(image.inspect("{{.Size}}"))
     base = int(image.inspect("{{.Size}}", image.base))
@@ -215,6 +234,7 @@ def test_the_runtime_image_stays_within_its_size_budget_over_its_base(image: Bui
     assert size - base <= MAX_SIZE_OVER_BASE[image.service.answers["database"]]
 
 
+@pytest.mark.promise("`make docker-run` starts the image; the example system runs under docker-compose", layer="docker")
 def test_make_docker_run_starts_the_image_on_the_services_port(image: BuiltImage) -> None:
     port = free_port()
     prefix = image.service.name.upper()
@@ -230,6 +250,10 @@ def test_make_docker_run_starts_the_image_on_the_services_port(image: BuiltImage
         process.wait(timeout=60)
 
 
+@pytest.mark.promise(
+    "The image stays within its size budget over its base; a code-only change reuses the dependency layers",
+    layer="docker",
+)
 def test_a_code_only_change_rebuilds_on_cached_dependency_layers(image: BuiltImage) -> None:
     api = image.service.path / "src" / image.service.name / "api.py"
     original = api.read_text()
@@ -248,6 +272,7 @@ def test_a_code_only_change_rebuilds_on_cached_dependency_layers(image: BuiltIma
     assert before[-1] != after[-1]
 
 
+@pytest.mark.promise("`make docker-run` starts the image; the example system runs under docker-compose", layer="docker")
 @pytest.mark.xdist_group(example_system_group("uv"))
 def test_the_example_system_runs_under_docker_compose(docker_engine: None, example_monorepo: ExampleMonorepo) -> None:
     services = example_monorepo("uv")

@@ -98,6 +98,10 @@ def markdown_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_service_readme_passes_the_markdown_linter(service: BakedService) -> None:
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
     result = markdown_lint(service.path / "README.md")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -112,12 +116,20 @@ REPOSITORY_DOCUMENTS = [
 
 
 @pytest.mark.parametrize("document", REPOSITORY_DOCUMENTS)
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
 def test_the_template_documents_pass_the_markdown_linter(document: str) -> None:
     result = markdown_lint(TEMPLATE_DIR / document)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_documentation_site_builds_without_a_warning(tmp_path: Path) -> None:
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
     """`make docs` as the offline layer runs it: strict, so every broken link, anchor or page left out of the
     navigation fails the build; no plugin, so nothing is fetched."""
     site = tmp_path / "site"
@@ -248,3 +260,15 @@ def test_ci_runs_the_test_command_the_readme_gives() -> None:
 
     assert command == "make test"
     assert commands[-1] == command
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)

@@ -79,6 +79,9 @@ def user_url(monorepo: dict[str, BakedService]) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.promise(
+    "The shared package builds a typed wheel and an sdist; user_manager creates users", layer="example"
+)
 def test_the_shared_package_builds_a_typed_wheel_and_an_sdist(shared_package_dists: dict[str, Path]) -> None:
     assert shared_package_dists["wheel"].name == f"discount_calculator-{SHARED_PACKAGE_VERSION}-py3-none-any.whl"
     assert shared_package_dists["sdist"].name == f"discount_calculator-{SHARED_PACKAGE_VERSION}.tar.gz"
@@ -87,11 +90,17 @@ def test_the_shared_package_builds_a_typed_wheel_and_an_sdist(shared_package_dis
     assert "discount_calculator/calculator.py" in names
 
 
+@pytest.mark.promise(
+    "In the monorepo both services pass their tests; only order_manager has the package, editable", layer="example"
+)
 def test_both_services_pass_their_own_tests(monorepo: dict[str, BakedService]) -> None:
     for service in monorepo.values():
         assert " passed" in service.make("test")
 
 
+@pytest.mark.promise(
+    "In the monorepo both services pass their tests; only order_manager has the package, editable", layer="example"
+)
 def test_order_manager_uses_the_shared_package_from_the_monorepo_editable(monorepo: dict[str, BakedService]) -> None:
     order = monorepo["order"]
     location = order.run(".venv/bin/python", "-c", "import discount_calculator; print(discount_calculator.__file__)")
@@ -110,6 +119,9 @@ def test_the_bill_of_materials_names_the_shared_package_with_the_locked_runtime(
     assert {name: version for name, (version, _) in bom.items()} == {n: v for n, (v, _) in locked.items()}
 
 
+@pytest.mark.promise(
+    "In the monorepo both services pass their tests; only order_manager has the package, editable", layer="example"
+)
 def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, BakedService]) -> None:
     user = monorepo["user"]
     for path in user.files():
@@ -119,6 +131,7 @@ def test_user_manager_has_no_trace_of_the_shared_package(monorepo: dict[str, Bak
     assert user.run(".venv/bin/python", "-c", probe).strip() == "True"
 
 
+@pytest.mark.promise("400 orders, read back from PostgreSQL, show every discount from 0 to 20", layer="example")
 def test_orders_read_back_from_the_database_show_every_discount_from_0_to_20(order_url: str) -> None:
     before = len(stored_records(order_url, "order"))
     discounts = [place_order(order_url) for _ in range(ORDERS)]
@@ -130,6 +143,9 @@ def test_orders_read_back_from_the_database_show_every_discount_from_0_to_20(ord
     assert set(read_back) == set(range(21)), f"discounts outside 0 to 20: {sorted(set(read_back) - set(range(21)))}"
 
 
+@pytest.mark.promise(
+    "The shared package builds a typed wheel and an sdist; user_manager creates users", layer="example"
+)
 def test_user_manager_creates_users(user_url: str) -> None:
     response = http("POST", user_url + "/api/user", b'{"name": "Ada"}', "application/json")
 
@@ -138,6 +154,9 @@ def test_user_manager_creates_users(user_url: str) -> None:
     assert http("GET", user_url + response.headers["Location"]).json()["name"] == "Ada"
 
 
+@pytest.mark.promise(
+    "A service locks, installs and runs from a private index alone; its lock names that index", layer="example"
+)
 @pytest.mark.parametrize("manager", MANAGERS, ids=lambda manager: f"dependency_manager={manager}")
 def test_a_service_installs_and_runs_from_the_private_index_alone(
     manager: str, private_index: str, tmp_path: Path

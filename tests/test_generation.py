@@ -67,6 +67,7 @@ def test_a_combination_the_template_cannot_render_is_refused(
     assert all(not any(bake.iterdir()) for bake in (tmp_path / "cookies").iterdir())
 
 
+@pytest.mark.promise("Every combination renders: nothing unrendered, every TOML/YAML/JSON file parses", layer="offline")
 def test_no_unrendered_template_syntax_in_any_path_or_file(service: BakedService) -> None:
     for path in service.files():
         relative = path.relative_to(service.path)
@@ -92,6 +93,7 @@ def structured_files_the_answers_keep(answers: dict[str, Any]) -> set[str]:
     return files
 
 
+@pytest.mark.promise("Every combination renders: nothing unrendered, every TOML/YAML/JSON file parses", layer="offline")
 def test_every_toml_yaml_and_json_file_parses(service: BakedService) -> None:
     parsed = set()
     for path in service.files():
@@ -113,6 +115,7 @@ def test_each_file_the_answers_choose_is_in_the_template() -> None:
     assert missing == [], "cookiecutter.json's __files names paths the service template does not have"
 
 
+@pytest.mark.promise("Only the chosen options' files remain, and the generated code is ruff clean", layer="offline")
 def test_only_the_chosen_options_files_remain(service: BakedService) -> None:
     for answer, files in OPTIONAL_FILES.items():
         for name in files:
@@ -120,6 +123,7 @@ def test_only_the_chosen_options_files_remain(service: BakedService) -> None:
             assert there == kept(name, service.answers), f"{name}, {answer}={service.answers[answer]!r}"
 
 
+@pytest.mark.promise("Only the chosen options' files remain, and the generated code is ruff clean", layer="offline")
 def test_no_trace_of_the_shared_package_unless_chosen(service: BakedService) -> None:
     # .cruft.json records every answer, the shared package's two included, for `make update`.
     files = [p for p in service.files() if p.name != ".cruft.json"]
@@ -143,6 +147,7 @@ def test_pyproject_declares_what_the_answers_say(service: BakedService) -> None:
         assert pyproject["tool"]["uv"]["index"][0]["url"] == index
 
 
+@pytest.mark.promise("Only the chosen options' files remain, and the generated code is ruff clean", layer="offline")
 def test_generated_code_passes_ruff(service: BakedService) -> None:
     for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
         result = subprocess.run(
@@ -188,6 +193,7 @@ def test_free_text_answers_arrive_intact(baked: Any, description: str, author_na
     assert description in (service.path / "README.md").read_text()
 
 
+@pytest.mark.promise("The data layer and its dependencies are there only with a database", layer="offline")
 @pytest.mark.parametrize("database", ["none", "sqlite", "postgresql"])
 def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str) -> None:
     service = baked(database=database)
@@ -224,6 +230,9 @@ def path_with_make_and_python(directory: Path, python_version: str) -> str:
 
 
 @pytest.mark.parametrize("manager", list(NEEDS_MANAGER), ids=lambda manager: f"dependency_manager={manager}")
+@pytest.mark.promise(
+    "Without Poetry or uv on PATH, each verb that runs it stops in one line naming the pinned version", layer="offline"
+)
 def test_a_verb_needing_a_missing_manager_stops_in_one_line_with_its_pin_and_does_nothing(
     baked: Any, tmp_path: Path, manager: str
 ) -> None:

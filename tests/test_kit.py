@@ -59,6 +59,7 @@ def slow_server(delay: float | None) -> Iterator[str]:
         listener.close()
 
 
+@pytest.mark.promise("The suite waits for a server that answers slowly, within its budget", layer="offline")
 def test_wait_until_answers_retries_a_server_that_answers_slowly() -> None:
     with slow_server(SLOW_ANSWER_SECONDS) as url:
         started = time.monotonic()
@@ -67,6 +68,7 @@ def test_wait_until_answers_retries_a_server_that_answers_slowly() -> None:
     assert time.monotonic() - started >= SLOW_ANSWER_SECONDS
 
 
+@pytest.mark.promise("The suite waits for a server that answers slowly, within its budget", layer="offline")
 def test_wait_until_answers_gives_up_on_a_silent_server_within_its_budget() -> None:
     with slow_server(None) as url:
         started = time.monotonic()

@@ -131,6 +131,9 @@ def served(installed: BakedService, tmp_path_factory: pytest.TempPathFactory) ->
         yield running
 
 
+@pytest.mark.promise(
+    "`/metrics` counts exactly the requests all workers served, even after a worker is killed", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_histogram_counts_exactly_the_requests_all_workers_served(served: Served) -> None:
@@ -146,6 +149,9 @@ def test_the_histogram_counts_exactly_the_requests_all_workers_served(served: Se
     assert increase(before, served.counts()).get(("POST", "/api/order", "201")) == sent
 
 
+@pytest.mark.promise(
+    "`/metrics` counts exactly the requests all workers served, even after a worker is killed", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_worker_killed_with_sigkill_takes_no_counts_with_it(served: Served) -> None:
@@ -165,6 +171,9 @@ def test_a_worker_killed_with_sigkill_takes_no_counts_with_it(served: Served) ->
     assert increase(before, served.counts()).get(("POST", "/api/order", "201")) == 2 * REQUESTS
 
 
+@pytest.mark.promise(
+    "`/metrics` counts exactly the requests all workers served, even after a worker is killed", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_client_errors_are_counted_with_their_status_and_one_route_for_unmatched_paths(served: Served) -> None:
@@ -182,6 +191,9 @@ def test_client_errors_are_counted_with_their_status_and_one_route_for_unmatched
     assert added[("DELETE", "", "405")] == 3
 
 
+@pytest.mark.promise(
+    "Request ids are echoed, created or replaced, and logged; no two workers create the same id", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -> None:
@@ -208,6 +220,9 @@ def test_request_ids_are_echoed_created_or_replaced_and_logged(served: Served) -
         assert request_line in line["message"]
 
 
+@pytest.mark.promise(
+    "Request ids are echoed, created or replaced, and logged; no two workers create the same id", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_created_request_ids_never_repeat_across_workers(served: Served) -> None:
@@ -220,6 +235,9 @@ def test_created_request_ids_never_repeat_across_workers(served: Served) -> None
     assert len(set(created)) == REQUESTS
 
 
+@pytest.mark.promise(
+    "Every log line is a JSON object; an access line appears only with `<PREFIX>_ACCESS_LOG=true`", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_every_line_the_service_logs_is_a_json_object(served: Served) -> None:
@@ -254,6 +272,9 @@ def test_make_run_logs_json_too(installed: BakedService, tmp_path: Path) -> None
     assert any("POST /api/order" in entry["message"] for entry in entries)
 
 
+@pytest.mark.promise(
+    "`/metrics` counts exactly the requests all workers served, even after a worker is killed", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_metrics_directory_is_emptied_when_gunicorn_starts(baked: Any, tmp_path: Path) -> None:
@@ -270,6 +291,9 @@ def test_the_metrics_directory_is_emptied_when_gunicorn_starts(baked: Any, tmp_p
         assert second.counts()[("POST", "/api/order", "201")] == 2
 
 
+@pytest.mark.promise(
+    "OpenTelemetry only when chosen: spans reach a real OTLP receiver; a dead collector delays nothing", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_lock_holds_no_opentelemetry_unless_chosen(installed: BakedService) -> None:
@@ -299,6 +323,9 @@ def traced(request: pytest.FixtureRequest, baked: Baker) -> BakedService:
     return service
 
 
+@pytest.mark.promise(
+    "OpenTelemetry only when chosen: spans reach a real OTLP receiver; a dead collector delays nothing", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receiver(
@@ -322,6 +349,9 @@ def test_the_span_continuing_an_incoming_traceparent_reaches_a_real_otlp_receive
     assert logged["request_id"] == response.headers["X-Request-ID"]
 
 
+@pytest.mark.promise(
+    "OpenTelemetry only when chosen: spans reach a real OTLP receiver; a dead collector delays nothing", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_lock_holds_opentelemetry_when_chosen_and_the_service_stays_green(traced: BakedService) -> None:
@@ -331,6 +361,9 @@ def test_the_lock_holds_opentelemetry_when_chosen_and_the_service_stays_green(tr
     traced.make("lint")
 
 
+@pytest.mark.promise(
+    "OpenTelemetry only when chosen: spans reach a real OTLP receiver; a dead collector delays nothing", layer="install"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_collector_that_never_answers_holds_up_no_request(baked: Any, tmp_path: Path) -> None:
@@ -357,6 +390,9 @@ def test_a_collector_that_never_answers_holds_up_no_request(baked: Any, tmp_path
         silent.close()
 
 
+@pytest.mark.promise(
+    "OpenTelemetry only when chosen: spans reach a real OTLP receiver; a dead collector delays nothing", layer="install"
+)
 def test_opentelemetry_appears_only_when_chosen(baked: Any) -> None:
     for chosen in (False, True):
         service: BakedService = baked(dependency_manager="uv", use_opentelemetry=chosen)

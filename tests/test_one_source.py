@@ -28,6 +28,7 @@ def pins_in(text: str) -> dict[str, str]:
     return {name: version for name, version in PINNED.findall(text)}
 
 
+@pytest.mark.promise("Each derived name and tool version has one source, `cookiecutter.json`", layer="offline")
 def test_the_root_test_group_pins_each_tool_at_the_version_the_template_renders() -> None:
     pyproject = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())
     test_group = pins_in("\n".join(pyproject["dependency-groups"]["test"]))
@@ -59,6 +60,7 @@ def test_rendered_files_pin_each_tool_as_cookiecutter_json_says(baked: Any) -> N
     assert rendered == set(expected), "a pin of cookiecutter.json that no service renders"
 
 
+@pytest.mark.promise("Each derived name and tool version has one source, `cookiecutter.json`", layer="offline")
 @pytest.mark.parametrize("path", TEMPLATE_FILES, ids=lambda path: str(path.relative_to(TEMPLATE_DIR)).split("/", 1)[1])
 def test_templates_take_derived_names_from_cookiecutter_json(path: Path) -> None:
     text = path.read_text()

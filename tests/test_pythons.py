@@ -36,6 +36,9 @@ def other_host_python() -> str | None:
     return None
 
 
+@pytest.mark.promise(
+    "A pip lock pins every package with hashes, for the service's Python, and relocks to the same pins", layer="install"
+)
 @pytest.mark.install
 def test_pip_lock_is_resolved_for_the_services_python_not_the_one_running_cookiecutter(baked: Any) -> None:
     target = other_host_python()
@@ -57,6 +60,9 @@ def test_pip_lock_is_resolved_for_the_services_python_not_the_one_running_cookie
     assert f"uv pip compile --universal --python-version {target} " in lock
 
 
+@pytest.mark.promise(
+    "A pip lock pins every package with hashes, for the service's Python, and relocks to the same pins", layer="install"
+)
 @pytest.mark.network
 def test_without_the_services_python_uv_still_locks_a_pip_service_for_it(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
@@ -75,6 +81,9 @@ def test_without_the_services_python_uv_still_locks_a_pip_service_for_it(
     assert not (service.path / ".venv").exists()
 
 
+@pytest.mark.promise(
+    "A pip lock pins every package with hashes, for the service's Python, and relocks to the same pins", layer="install"
+)
 def test_without_uv_or_its_python_the_pip_lock_is_left_to_make_lock_and_says_why(
     cookies: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

@@ -90,6 +90,9 @@ def test_the_openapi_document_is_served(base_url: str) -> None:
     assert set(document["paths"]) == {"/api/order", "/api/order/{record_id}", "/healthz", "/readyz", "/metrics"}
 
 
+@pytest.mark.promise(
+    "The served OpenAPI document is valid; schemathesis finds no 5xx and no answer outside it", layer="install"
+)
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(base_url: str, tmp_path: Path) -> None:
     # Every check: 5xx, status codes, content types, headers and bodies against the schema, negative data
     # rejected, positive data accepted, unsupported methods answered 405. A fixed seed keeps CI repeatable.
@@ -103,6 +106,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(b
     assert "No issues found" in result.stdout
 
 
+@pytest.mark.promise("3,000 valid requests from 8 clients all get 201", layer="install")
 def test_thousands_of_valid_requests_all_succeed(base_url: str) -> None:
     host, port = base_url.removeprefix("http://").split(":")
     tally = StatusTally()
@@ -118,6 +122,10 @@ SLOW_CLIENTS = 300
 STEADY_BOUND_SECONDS = 1.0
 
 
+@pytest.mark.promise(
+    "Hundreds of slow clients leave a steady client answered; a head or a body that never ends is cut off",
+    layer="install",
+)
 @pytest.mark.parametrize("part", ["head", "body"])
 def test_hundreds_of_slow_clients_keep_no_steady_client_waiting(base_url: str, part: str) -> None:
     with slow_clients(base_url, SLOW_CLIENTS, part) as slow:
@@ -161,6 +169,10 @@ def pipelined_healthz(port: int, count: int, first_answer: threading.Event) -> i
     return answered
 
 
+@pytest.mark.promise(
+    "Connections that pipeline their requests take turns: a new client waits for a few, not all of them",
+    layer="install",
+)
 def test_busy_keep_alive_connections_let_a_new_client_have_its_turn(order_service: BakedService) -> None:
     # One worker: of two, the one not busy would answer the new client whether the busy one takes turns or not.
     with serving(order_service, settings={"WORKERS": "1", "ACCESS_LOG": "true"}) as url:
@@ -214,6 +226,10 @@ def trickle(port: int, sent_at_once: bytes, then: bytes, every: float, limit: fl
     return b"", time.monotonic() - started
 
 
+@pytest.mark.promise(
+    "Hundreds of slow clients leave a steady client answered; a head or a body that never ends is cut off",
+    layer="install",
+)
 def test_a_head_or_a_body_that_never_ends_is_cut_off_when_its_time_is_up(order_service: BakedService) -> None:
     with serving(order_service, settings={"KEEPALIVE": "2", "BODY_TIMEOUT": "3"}) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -275,6 +291,9 @@ def sleeps_and_wakeups(pid: int) -> tuple[str, int] | None:
     return fields["State"].split()[0], int(fields["voluntary_ctxt_switches"])
 
 
+@pytest.mark.promise(
+    "SIGTERM under load: the request in flight finishes (signal logged, worker woken before its body)", layer="install"
+)
 def test_sigterm_under_load_lets_in_flight_requests_finish(order_service: BakedService, tmp_path: Path) -> None:
     port = free_port()
     config, log = tmp_path / "gunicorn_probed.conf.py", tmp_path / "server.log"

@@ -32,11 +32,17 @@ def base_url(installed: BakedService) -> Iterator[str]:
         yield url
 
 
+@pytest.mark.promise(
+    "With Poetry, pip and uv, a service is locked at generation and installs on its Python", layer="install"
+)
 def test_generation_wrote_the_lock(installed: BakedService) -> None:
     for name in LOCK_FILES[installed.answers["dependency_manager"]]:
         assert (installed.path / name).stat().st_size > 0
 
 
+@pytest.mark.promise(
+    "A pip lock pins every package with hashes, for the service's Python, and relocks to the same pins", layer="install"
+)
 @pytest.mark.xdist_group(case_id(PIP))  # the bake of the installed pip service
 def test_pip_locks_pin_every_package_with_hashes(baked: Baker) -> None:
     service = baked(**PIP, _lock_dependencies=True)
@@ -47,20 +53,32 @@ def test_pip_locks_pin_every_package_with_hashes(baked: Baker) -> None:
         assert all("--hash=sha256:" in line for line in requirements), f"{name} has a pin without a hash"
 
 
+@pytest.mark.promise(
+    "With Poetry, pip and uv, a service is locked at generation and installs on its Python", layer="install"
+)
 def test_install_uses_the_chosen_python(installed: BakedService) -> None:
     version = installed.run(".venv/bin/python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])")
     assert version.strip() == installed.answers["python_version"]
 
 
+@pytest.mark.promise("A generated service passes its own `make test` and `make lint`", layer="install")
+@pytest.mark.promise(
+    "Its own tests check every setting's validation and `gunicorn.conf.py` (IPv4/IPv6 bind, access log)",
+    layer="install",
+)
 def test_the_services_own_tests_pass(installed: BakedService) -> None:
     output = installed.make("test")
     assert " passed" in output and "failed" not in output
 
 
+@pytest.mark.promise("A generated service passes its own `make test` and `make lint`", layer="install")
 def test_the_services_own_lint_and_type_checks_pass(installed: BakedService) -> None:
     installed.make("lint")
 
 
+@pytest.mark.promise(
+    "Under gunicorn: 201, JSON 400/404/405/413/415 (chunked bodies too), the probes; `make run` too", layer="install"
+)
 @pytest.mark.parametrize("body", [b'{"item": "book"}', [b'{"item": ', b'"book"}']], ids=["declared", "chunked"])
 def test_gunicorn_creates_the_resource(base_url: str, body: bytes | list[bytes]) -> None:
     response = http("POST", base_url + "/api/order", body, "application/json")
@@ -69,6 +87,9 @@ def test_gunicorn_creates_the_resource(base_url: str, body: bytes | list[bytes])
     assert response.json() == {"message": "Order created"}
 
 
+@pytest.mark.promise(
+    "Under gunicorn: 201, JSON 400/404/405/413/415 (chunked bodies too), the probes; `make run` too", layer="install"
+)
 def test_gunicorn_answers_malformed_json_with_a_json_400(base_url: str) -> None:
     response = http("POST", base_url + "/api/order", b'{"item": ', "application/json")
 
@@ -77,11 +98,17 @@ def test_gunicorn_answers_malformed_json_with_a_json_400(base_url: str) -> None:
     assert response.json()["error"]["code"] == 400
 
 
+@pytest.mark.promise(
+    "Under gunicorn: 201, JSON 400/404/405/413/415 (chunked bodies too), the probes; `make run` too", layer="install"
+)
 def test_gunicorn_answers_health_and_readiness(base_url: str) -> None:
     assert http("GET", base_url + "/healthz").json() == {"status": "ok"}
     assert http("GET", base_url + "/readyz").status == 200
 
 
+@pytest.mark.promise(
+    "The served OpenAPI document is valid; schemathesis finds no 5xx and no answer outside it", layer="install"
+)
 def test_the_served_openapi_document_passes_openapi_spec_validator(base_url: str) -> None:
     document = http("GET", base_url + "/openapi.json").json()
 
@@ -89,6 +116,9 @@ def test_the_served_openapi_document_passes_openapi_spec_validator(base_url: str
     assert "/api/order" in document["paths"]
 
 
+@pytest.mark.promise(
+    "Under gunicorn: 201, JSON 400/404/405/413/415 (chunked bodies too), the probes; `make run` too", layer="install"
+)
 @pytest.mark.parametrize(
     ("method", "path", "body", "content_type", "status"),
     [
@@ -109,6 +139,9 @@ def test_gunicorn_answers_every_error_with_json(
     assert json.loads(response.body)["error"]["code"] == status
 
 
+@pytest.mark.promise(
+    "Under gunicorn: 201, JSON 400/404/405/413/415 (chunked bodies too), the probes; `make run` too", layer="install"
+)
 def test_make_run_serves_the_app_with_the_flask_development_server(installed: BakedService) -> None:
     with serving(installed, ["make", "run"]) as url:
         response = http("POST", url + "/api/order", b"{}", "application/json")
@@ -116,6 +149,9 @@ def test_make_run_serves_the_app_with_the_flask_development_server(installed: Ba
     assert response.status == 201
 
 
+@pytest.mark.promise(
+    "A pip lock pins every package with hashes, for the service's Python, and relocks to the same pins", layer="install"
+)
 def test_pip_relocks_from_its_own_environment_to_the_same_pins(baked: Baker) -> None:
     service = baked(**PIP, _lock_dependencies=True)
     service.install()
@@ -127,6 +163,7 @@ def test_pip_relocks_from_its_own_environment_to_the_same_pins(baked: Baker) -> 
     assert {name: (service.path / name).read_text() for name in LOCK_FILES["pip"]} == before
 
 
+@pytest.mark.promise("`make sbom` lists exactly the lock's runtime packages, versions and hashes", layer="install")
 def test_make_sbom_lists_the_locked_runtime_packages_with_their_hashes(installed: BakedService) -> None:
     installed.make("sbom")
     text = (installed.path / "sbom.cdx.json").read_text()
@@ -140,6 +177,9 @@ def test_make_sbom_lists_the_locked_runtime_packages_with_their_hashes(installed
         assert hashes and bom[name][1] == hashes, f"{name}: the bill of materials lost the lock's hashes"
 
 
+@pytest.mark.promise(
+    "Every log line is a JSON object; an access line appears only with `<PREFIX>_ACCESS_LOG=true`", layer="install"
+)
 @pytest.mark.parametrize("access_log", ["false", "true"], ids=["access-log-off", "access-log-on"])
 def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(baked: Baker, access_log: str) -> None:
     service = baked(**UV, _lock_dependencies=True)

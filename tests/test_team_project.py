@@ -58,6 +58,10 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.promise(
+    "The default Python is the newest offered one the machine has; a team bakes with its own pytest-cookies",
+    layer="offline",
+)
 def test_the_documents_show_one_test_file_and_the_same_commands_to_run_it() -> None:
     page, readme = section_blocks(PAGE), section_blocks("README.md")
 
@@ -67,6 +71,10 @@ def test_the_documents_show_one_test_file_and_the_same_commands_to_run_it() -> N
     assert f"--template={DOCUMENTED_TEMPLATE_PATH}" in readme["sh"][0]
 
 
+@pytest.mark.promise(
+    "The default Python is the newest offered one the machine has; a team bakes with its own pytest-cookies",
+    layer="offline",
+)
 def test_a_team_project_bakes_the_template_with_pytest_cookies(tmp_path: Path) -> None:
     project = team_project(tmp_path)
     basetemp = tmp_path / "basetemp"

@@ -29,6 +29,7 @@ def cruft_record(service: Path) -> dict[str, Any]:
     return json.loads((service / ".cruft.json").read_text())
 
 
+@pytest.mark.promise("Every service records the template and commit it came from (`.cruft.json`)", layer="offline")
 def test_plain_cookiecutter_records_the_template_commit_and_the_public_answers(baked: Any) -> None:
     service: BakedService = baked(dependency_manager="uv", port="8123")
 
@@ -68,6 +69,7 @@ def test_update_renders_neither_lock_nor_write_a_record(tmp_path: Path) -> None:
     assert not any((service / name).exists() for name in LOCK_FILES["uv"])
 
 
+@pytest.mark.promise("Every service records the template and commit it came from (`.cruft.json`)", layer="offline")
 def test_cruft_create_generates_and_its_own_record_stands(tmp_path: Path) -> None:
     context = json.dumps({"dependency_manager": "pip", "_lock_dependencies": False})
     subprocess.run(
@@ -322,12 +324,20 @@ def updated(request: pytest.FixtureRequest, updates: dict[str, Any]) -> Updated:
     return updated_service(updates, request.param)
 
 
+@pytest.mark.promise(
+    "`make update` brings every template change, keeps the team's code and dependency, records the commit",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_records_the_new_template_commit(updated: Updated) -> None:
     assert cruft_record(updated.service.path)["commit"] == updated.template.after
 
 
+@pytest.mark.promise(
+    "`make update` brings every template change, keeps the team's code and dependency, records the commit",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_brings_every_template_change(updated: Updated) -> None:
@@ -340,6 +350,10 @@ def test_update_brings_every_template_change(updated: Updated) -> None:
     assert f"{TEMPLATE_DEPENDENCY}>=5" in (path / dependencies).read_text()
 
 
+@pytest.mark.promise(
+    "`make update` brings every template change, keeps the team's code and dependency, records the commit",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_keeps_the_teams_code_and_dependency(updated: Updated) -> None:
@@ -353,6 +367,10 @@ def test_update_keeps_the_teams_code_and_dependency(updated: Updated) -> None:
             assert not CONFLICT_MARKER.search(path.read_text(errors="replace")), f"conflict markers in {path}"
 
 
+@pytest.mark.promise(
+    "`make update` brings every template change, keeps the team's code and dependency, records the commit",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_prints_the_files_it_changed_and_the_changelog_entries(updated: Updated) -> None:
@@ -361,6 +379,9 @@ def test_update_prints_the_files_it_changed_and_the_changelog_entries(updated: U
     assert CHANGELOG_ENTRY in updated.output
 
 
+@pytest.mark.promise(
+    "The updater that runs is the one of the version a service updates to; services keep no copy", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_updater_that_runs_is_the_one_of_the_version_updated_to(updated: Updated) -> None:
@@ -368,6 +389,9 @@ def test_the_updater_that_runs_is_the_one_of_the_version_updated_to(updated: Upd
     assert not (updated.service.path / "scripts").exists(), "services keep no copy of the updater"
 
 
+@pytest.mark.promise(
+    "After an update the lock holds both sides' dependencies and installs, and the image still builds", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_installs(updated: Updated) -> None:
@@ -381,6 +405,9 @@ def test_the_new_lock_holds_the_teams_and_the_templates_dependencies_and_install
     run_in(service.path, ".venv/bin/python", "-c", probe)
 
 
+@pytest.mark.promise(
+    "After an update the lock holds both sides' dependencies and installs, and the image still builds", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_second_update_right_after_changes_nothing(updated: Updated) -> None:
@@ -392,6 +419,9 @@ def test_a_second_update_right_after_changes_nothing(updated: Updated) -> None:
     assert updated.service.snapshot() == before
 
 
+@pytest.mark.promise(
+    "A colliding edit fails the update naming the file, both versions kept; a dirty tree is refused", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_colliding_edit_fails_the_update_names_the_file_and_keeps_both_lines(
@@ -412,6 +442,9 @@ def test_a_colliding_edit_fails_the_update_names_the_file_and_keeps_both_lines(
     assert CONFLICT_MARKER.search(dockerfile)
 
 
+@pytest.mark.promise(
+    "A colliding edit fails the update naming the file, both versions kept; a dirty tree is refused", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_dirty_tree_is_refused_in_one_line_and_nothing_changes(team_services: dict[str, TeamService]) -> None:
@@ -429,6 +462,9 @@ def test_a_dirty_tree_is_refused_in_one_line_and_nothing_changes(team_services: 
     assert service.snapshot() == before
 
 
+@pytest.mark.promise(
+    "`make template-check` fails while the service is behind the template, and passes once updated", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_template_check_fails_naming_both_commits_while_behind(
@@ -443,6 +479,9 @@ def test_template_check_fails_naming_both_commits_while_behind(
     assert moving_template.before[:12] in result.stderr and moving_template.after[:12] in result.stderr
 
 
+@pytest.mark.promise(
+    "`make template-check` fails while the service is behind the template, and passes once updated", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_template_check_passes_once_updated(updates: dict[str, Any]) -> None:
@@ -452,6 +491,9 @@ def test_template_check_passes_once_updated(updates: dict[str, Any]) -> None:
     assert "Up to date" in result.stdout
 
 
+@pytest.mark.promise(
+    "After an update the lock holds both sides' dependencies and installs, and the image still builds", layer="update"
+)
 @pytest.mark.docker
 @pytest.mark.network
 @pytest.mark.usefixtures("docker_engine")
@@ -470,6 +512,10 @@ def test_the_image_still_builds_after_an_update(updates: dict[str, Any]) -> None
 UPDATE_LANDED = "727ce686b10c882fd97e11a21c4bbb530076bae0"
 
 
+@pytest.mark.promise(
+    "`make update` brings every template change, keeps the team's code and dependency, records the commit",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_service_from_the_commit_where_update_landed_updates_to_head(tmp_path: Path) -> None:
@@ -570,6 +616,9 @@ def release_steps(tmp_path_factory: pytest.TempPathFactory, released_template: R
     return ReleaseSteps(service=service, records=records, steps=steps)
 
 
+@pytest.mark.promise(
+    "`make update` goes to the newest release; `make template-check` names the releases behind", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_template_check_names_the_releases_a_service_is_behind(
@@ -584,6 +633,9 @@ def test_template_check_names_the_releases_a_service_is_behind(
     assert "v1.0.0" not in result.stderr
 
 
+@pytest.mark.promise(
+    "`make update` goes to the newest release; `make template-check` names the releases behind", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_takes_the_newest_release_not_the_default_branch(
@@ -599,6 +651,9 @@ def test_update_takes_the_newest_release_not_the_default_branch(
     assert check.returncode == 0 and "Up to date with the template's release v1.1.0" in check.stdout
 
 
+@pytest.mark.promise(
+    "`make update` goes to the newest release; `make template-check` names the releases behind", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_a_service_past_the_newest_release_stays_where_it_is(
@@ -650,6 +705,10 @@ def fleet_run(
     return FleetRun(root=root, result=result)
 
 
+@pytest.mark.promise(
+    "One command updates every service of a monorepo, commits each, continues past a collision and names it",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_fleet_updates_every_service_continues_past_a_collision_and_fails_naming_it(
@@ -667,6 +726,10 @@ def test_fleet_updates_every_service_continues_past_a_collision_and_fails_naming
     assert "1 of 3 services need a person: services/inventory_manager" in fleet_run.result.stderr
 
 
+@pytest.mark.promise(
+    "One command updates every service of a monorepo, commits each, continues past a collision and names it",
+    layer="update",
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_fleet_commits_each_update_and_leaves_a_collided_service_as_it_was(
@@ -771,6 +834,9 @@ def pr_services(
     }
 
 
+@pytest.mark.promise(
+    "`make update-pr` opens one update pull request, then refreshes it; a collision opens a draft", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_pr_pushes_the_update_and_opens_one_pull_request_then_refreshes_it(
@@ -796,6 +862,9 @@ def test_update_pr_pushes_the_update_and_opens_one_pull_request_then_refreshes_i
     assert "already holds this update" in second.stdout
 
 
+@pytest.mark.promise(
+    "`make update-pr` opens one update pull request, then refreshes it; a collision opens a draft", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_pr_opens_a_colliding_update_as_a_draft_that_names_the_files(
@@ -813,6 +882,9 @@ def test_update_pr_opens_a_colliding_update_as_a_draft_that_names_the_files(
     assert "<<<<<<<" in git("show", "template-update:.gitignore", cwd=service.remote)
 
 
+@pytest.mark.promise(
+    "`make update-pr` opens one update pull request, then refreshes it; a collision opens a draft", layer="update"
+)
 @pytest.mark.install
 @pytest.mark.network
 def test_update_pr_without_a_token_says_which_secret_and_changes_nothing(

@@ -39,6 +39,9 @@ def merge(
     return status, paths["ours"].read_text(), capsys.readouterr().err
 
 
+@pytest.mark.promise(
+    "The dependency merge driver merges both sides' entries and reports a real disagreement", layer="offline"
+)
 def test_the_driver_merges_two_additions_after_the_same_line_and_the_templates_bounds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,6 +60,9 @@ def test_the_driver_merges_two_additions_after_the_same_line_and_the_templates_b
     assert tomllib.loads(merged)["dependency-groups"]["dev"] == ["pytest>=9"]
 
 
+@pytest.mark.promise(
+    "The dependency merge driver merges both sides' entries and reports a real disagreement", layer="offline"
+)
 def test_the_driver_applies_the_templates_removal_and_keeps_the_teams_entries(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -70,6 +76,9 @@ def test_the_driver_applies_the_templates_removal_and_keeps_the_teams_entries(
     assert merged.splitlines() == ["flask>=3.1,<4", "gunicorn>=23,<24", "six>=1.16", "cachetools>=5"]
 
 
+@pytest.mark.promise(
+    "The dependency merge driver merges both sides' entries and reports a real disagreement", layer="offline"
+)
 @pytest.mark.parametrize("name", ["pyproject.toml", "requirements.in"])
 def test_the_driver_reports_a_real_disagreement_on_bounds_and_keeps_both(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
@@ -104,10 +113,16 @@ def tagged(tmp_path: Path) -> dict[str, str]:
     return commits
 
 
+@pytest.mark.promise(
+    "Releases are the version tags in numeric order, named by their changelog headings", layer="offline"
+)
 def test_releases_are_the_version_tags_in_numeric_order(tmp_path: Path, tagged: dict[str, str]) -> None:
     assert releases(tmp_path) == ["v1.2.0", "v1.9.0", "v1.10.0", "v2.0.0"]
 
 
+@pytest.mark.promise(
+    "Releases are the version tags in numeric order, named by their changelog headings", layer="offline"
+)
 def test_the_releases_between_two_commits_are_named_by_their_changelog_headings(
     tmp_path: Path, tagged: dict[str, str]
 ) -> None:

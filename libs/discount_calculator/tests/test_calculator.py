@@ -4,6 +4,7 @@ import os
 import random
 from collections import Counter
 
+import pytest
 from discount_calculator import MAX_DISCOUNT, MIN_DISCOUNT
 from discount_calculator.calculator import random_discount
 
@@ -15,6 +16,7 @@ CHI_SQUARE_CRITICAL = 45.31
 DRAWS_PER_PROCESS = 40
 
 
+@pytest.mark.promise("The shared package gives every discount from 0 to 20, each equally likely", layer="offline")
 def test_every_discount_is_an_int_from_0_to_20() -> None:
     discounts = [random_discount() for _ in range(2_000)]
 
@@ -32,6 +34,7 @@ def test_a_seeded_generator_gives_a_repeatable_sequence() -> None:
     assert [random_discount(generator_a) for _ in range(50)] == [random_discount(generator_b) for _ in range(50)]
 
 
+@pytest.mark.promise("The shared package gives every discount from 0 to 20, each equally likely", layer="offline")
 def test_discounts_are_uniform_over_the_whole_range() -> None:
     for seed in (1, 2, 3):
         generator = random.Random(seed)
