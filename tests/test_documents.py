@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cookiecutter.environment import StrictEnvironment
+from jinja2 import FileSystemLoader
+from markdown.extensions.toc import slugify
 from markdown_it import MarkdownIt
 
 from kit.answers import BakedService
@@ -70,11 +73,9 @@ def service(request: pytest.FixtureRequest, baked: Any) -> BakedService:
 def intended_headings(answers: dict[str, Any]) -> list[str]:
     """The level-2 headings of the service README, in order, for these answers."""
     shared = ["The shared discount-calculator package"] if answers["use_discount_calculator"] else []
-    ci = ["CI and dependency updates"] if answers["include_ci_workflow"] else []
     database = ["Database"] if answers.get("database", "none") != "none" else []
-    sections = ["Requirements", "Commands", "Adding a dependency", "Adding an endpoint", *shared, *database]
-    sections += ["Configuration", "Observability", "Layout", *ci]
-    return [*sections, "Container", "Keeping up with the template"]
+    sections = ["Requirements", "Commands", "Layout", "Adding an endpoint", "Adding a dependency", *shared, *database]
+    return [*sections, "Configuration", "Observability", "Deployment", "Keeping up with the template"]
 
 
 def headings(markdown: str, level: int) -> list[str]:
@@ -97,11 +98,11 @@ def markdown_lint(*paths: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_service_readme_passes_the_markdown_linter(service: BakedService) -> None:
 @pytest.mark.promise(
     "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
     layer="offline",
 )
+def test_the_service_readme_passes_the_markdown_linter(service: BakedService) -> None:
     result = markdown_lint(service.path / "README.md")
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -115,21 +116,21 @@ REPOSITORY_DOCUMENTS = [
 ]
 
 
-@pytest.mark.parametrize("document", REPOSITORY_DOCUMENTS)
 @pytest.mark.promise(
     "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
     layer="offline",
 )
+@pytest.mark.parametrize("document", REPOSITORY_DOCUMENTS)
 def test_the_template_documents_pass_the_markdown_linter(document: str) -> None:
     result = markdown_lint(TEMPLATE_DIR / document)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_documentation_site_builds_without_a_warning(tmp_path: Path) -> None:
 @pytest.mark.promise(
     "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
     layer="offline",
 )
+def test_the_documentation_site_builds_without_a_warning(tmp_path: Path) -> None:
     """`make docs` as the offline layer runs it: strict, so every broken link, anchor or page left out of the
     navigation fails the build; no plugin, so nothing is fetched."""
     site = tmp_path / "site"
@@ -172,6 +173,77 @@ def test_the_description_is_not_followed_by_a_sentence_that_repeats_it(service: 
     paragraphs = (service.path / "README.md").read_text().split("\n\n")
     assert paragraphs[1] == service.answers["description"]
     assert not paragraphs[2].startswith("A Flask microservice")
+
+
+# What a newcomer reads first; the rest is on the documentation site, which the README links to.
+SERVICE_README_MOST_LINES = 150
+# A page of the site as the service README names it when the template is not on GitHub: `docs/page.md#section`.
+NAMED_PAGE = re.compile(r"`docs/([\w/-]+)\.md(?:#([\w-]+))?`")
+
+
+@pytest.mark.promise(
+    "The service README is short and links, or names, a page of the site for each detail", layer="offline"
+)
+def test_the_service_readme_is_short(service: BakedService) -> None:
+    lines = (service.path / "README.md").read_text().splitlines()
+    assert len(lines) <= SERVICE_README_MOST_LINES, f"{len(lines)} lines: move the detail to a page and link to it"
+
+
+def section_anchors(page: Path) -> set[str]:
+    """The anchors the site gives the page's headings (Python-Markdown's toc slugs, as MkDocs renders them)."""
+    text = page.read_text()
+    return {slugify(title, "-") for level in range(1, 7) for title in headings(text, level)}
+
+
+@pytest.mark.promise(
+    "The service README is short and links, or names, a page of the site for each detail", layer="offline"
+)
+def test_every_page_the_service_readme_names_is_on_the_site(service: BakedService) -> None:
+    named = NAMED_PAGE.findall((service.path / "README.md").read_text())
+
+    assert named, "the README names no page of the documentation"
+    for page, section in named:
+        path = DOCS_DIR / f"{page}.md"
+        assert path.is_file(), f"the README names docs/{page}.md, which does not exist"
+        assert not section or section in section_anchors(path), f"docs/{page}.md has no section #{section}"
+
+
+def readme_link(template: str) -> str:
+    """What the service README's link partial writes for the database page's migrations, for a template taken
+    from ``template`` (cookiecutter's ``_template``: as typed, or as ``.cruft.json`` records it for updates)."""
+    context = {"cookiecutter": {"_template": template}}
+    environment = StrictEnvironment(context=context, loader=FileSystemLoader(TEMPLATE_DIR / "templates"))
+    links = environment.get_template("readme/links.jinja").make_module(context)
+    return str(links.doc("database", "database", "migrations"))
+
+
+@pytest.mark.promise(
+    "The service README is short and links, or names, a page of the site for each detail", layer="offline"
+)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "gh:Acme/flask-microservice-template",
+        "https://github.com/Acme/flask-microservice-template.git",
+        "https://github.com/Acme/flask-microservice-template/",
+        "git@github.com:Acme/flask-microservice-template.git",
+    ],
+)
+def test_the_service_readme_links_the_site_of_a_template_on_github(template: str) -> None:
+    assert (
+        readme_link(template) == "[database](https://acme.github.io/flask-microservice-template/database/#migrations)"
+    )
+
+
+@pytest.mark.promise(
+    "The service README is short and links, or names, a page of the site for each detail", layer="offline"
+)
+@pytest.mark.parametrize(
+    "template",
+    ["../flask-microservice-template", "https://git.example.com/acme/flask-microservice-template.git", "gl:acme/t"],
+)
+def test_the_service_readme_names_the_page_of_a_template_elsewhere(template: str) -> None:
+    assert readme_link(template) == "database (`docs/database.md#migrations` in the template)"
 
 
 def test_every_rendered_text_file_is_tidy(service: BakedService) -> None:
@@ -220,6 +292,10 @@ def non_interactive(line: str, output: Path) -> str:
     return shlex.join([*words, "--no-input", "--output-dir", str(output), "_lock_dependencies=no"])
 
 
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
 def test_the_readme_generate_commands_use_the_pinned_cookiecutter() -> None:
     pins = tomllib.loads((TEMPLATE_DIR / "pyproject.toml").read_text())["dependency-groups"]["test"]
     version = next(pin.split("==")[1] for pin in pins if pin.startswith("cookiecutter=="))
@@ -230,6 +306,10 @@ def test_the_readme_generate_commands_use_the_pinned_cookiecutter() -> None:
     assert f"install cookiecutter=={version}" in commands["venv"][0]
 
 
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
 @pytest.mark.network
 @pytest.mark.parametrize("way", ["uvx", "pipx", "venv"])
 def test_the_readme_generate_command_works_as_written(tmp_path: Path, way: str) -> None:
@@ -251,6 +331,10 @@ def test_the_readme_generate_command_works_as_written(tmp_path: Path, way: str) 
     assert (output / "order_manager" / "src" / "order_manager" / "app.py").is_file()
 
 
+@pytest.mark.promise(
+    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
+    layer="offline",
+)
 def test_ci_runs_the_test_command_the_readme_gives() -> None:
     """`.ci/run` prepares the machine, then ends with the README's test command: what CI proves is what a
     maintainer runs."""
@@ -260,15 +344,3 @@ def test_ci_runs_the_test_command_the_readme_gives() -> None:
 
     assert command == "make test"
     assert commands[-1] == command
-@pytest.mark.promise(
-    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
-    layer="offline",
-)
-@pytest.mark.promise(
-    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
-    layer="offline",
-)
-@pytest.mark.promise(
-    "The READMEs and docs pass the Markdown linter; the site builds; the generate command works as written",
-    layer="offline",
-)
