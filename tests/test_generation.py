@@ -198,7 +198,8 @@ def test_free_text_answers_arrive_intact(baked: Any, description: str, author_na
 def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str) -> None:
     service = baked(database=database)
     package = service.path / "src" / service.name
-    layer = [package / name for name in ("db.py", "models.py", "schemas.py", "migrate.py", "migrations")]
+    modules = ("db.py", "db_settings.py", "models.py", "schemas.py", "migrate.py", "migrations")
+    layer = [package / name for name in modules]
     layer += [package / "migrations" / "versions" / "0001_create_orders.py"]
     layer += [service.path / "tests" / name for name in ("test_migrations.py", "test_database.py")]
     dependencies = " ".join(tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["dependencies"])
@@ -229,10 +230,10 @@ def path_with_make_and_python(directory: Path, python_version: str) -> str:
     return str(directory)
 
 
-@pytest.mark.parametrize("manager", list(NEEDS_MANAGER), ids=lambda manager: f"dependency_manager={manager}")
 @pytest.mark.promise(
     "Without Poetry or uv on PATH, each verb that runs it stops in one line naming the pinned version", layer="offline"
 )
+@pytest.mark.parametrize("manager", list(NEEDS_MANAGER), ids=lambda manager: f"dependency_manager={manager}")
 def test_a_verb_needing_a_missing_manager_stops_in_one_line_with_its_pin_and_does_nothing(
     baked: Any, tmp_path: Path, manager: str
 ) -> None:

@@ -38,11 +38,6 @@ def load_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Loa
     # directory of the test's own, and the variable is taken back afterwards.
     monkeypatch.setenv(PREFIX + "METRICS_DIR", str(tmp_path / "metrics"))
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
-{%- if cookiecutter.database == "postgresql" %}
-    monkeypatch.setenv(PREFIX + "DATABASE_URL", "postgresql://app:secret@db.internal:5432/service")
-{%- elif cookiecutter.database == "sqlite" %}
-    monkeypatch.setenv(PREFIX + "DATABASE_URL", f"sqlite:///{tmp_path / 'data.sqlite3'}")
-{%- endif %}
     # Loading the logger applies the service's logging configuration; give the test run its own back afterwards.
     loggers = [logging.getLogger(name) for name in ("", "gunicorn.error", "gunicorn.access")]
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
