@@ -85,8 +85,12 @@ def releases(clone: Path) -> list[str]:
 def release_tags(template: str | Path, cwd: Path | None = None) -> dict[str, str]:
     """The release of each commit of ``template`` (a clone, a path or a URL, as git reads it from ``cwd``) that is
     one: the newest where a commit has several."""
+    # git runs from the top of the work tree around ``cwd``, a monorepo's root for a service in it: a relative path
+    # would be read from there.
+    local = Path(cwd or ".") / str(template)
+    location = str(local.resolve()) if local.exists() else str(template)
     commit_of: dict[str, str] = {}
-    for line in git("ls-remote", "--tags", str(template), cwd=cwd).splitlines():
+    for line in git("ls-remote", "--tags", location, cwd=cwd).splitlines():
         object_name, ref = line.split("\t")
         tag = ref.removeprefix("refs/tags/")
         if tag.endswith("^{}"):  # an annotated tag's commit; its own line names the tag object

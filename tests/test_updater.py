@@ -132,6 +132,7 @@ def test_the_releases_between_two_commits_are_named_by_their_changelog_headings(
     assert releases_between(tmp_path, tagged["v2.0.0"], tagged["v2.0.0"]) == []
 
 
+@pytest.mark.promise("Update messages and the fleet table name the releases a service moves between", layer="offline")
 def test_each_released_commit_is_named_by_its_newest_release(tmp_path: Path, tagged: dict[str, str]) -> None:
     git("tag", "v2.0.1", tagged["v2.0.0"], cwd=tmp_path)  # a lightweight tag, on a commit released already
 
@@ -143,6 +144,22 @@ def test_each_released_commit_is_named_by_its_newest_release(tmp_path: Path, tag
     assert described(tagged["v2.0.0-rc1"], tags) == tagged["v2.0.0-rc1"][:12]
 
 
+@pytest.mark.promise("Update messages and the fleet table name the releases a service moves between", layer="offline")
+def test_a_template_path_relative_to_a_service_in_a_monorepo_is_read_from_the_service(
+    tmp_path: Path, tagged: dict[str, str]
+) -> None:
+    # git runs from the top of the work tree: from services/a, ../../template would be read from the monorepo's root.
+    template = tmp_path.rename(tmp_path.with_name(tmp_path.name + "-template"))
+    service = tmp_path / "monorepo" / "services" / "a"
+    service.mkdir(parents=True)
+    git("init", "--quiet", cwd=tmp_path / "monorepo")
+
+    tags = release_tags(f"../../../../{template.name}", cwd=service)
+
+    assert tags[tagged["v1.9.0"]] == "v1.9.0"
+
+
+@pytest.mark.promise("Update messages and the fleet table name the releases a service moves between", layer="offline")
 def test_the_fleet_table_names_the_releases_a_service_moved_between_else_the_hashes(
     tmp_path: Path, tagged: dict[str, str]
 ) -> None:
