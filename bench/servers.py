@@ -185,7 +185,7 @@ SERVERS = (
         command=lambda place: [
             place.tool("flask"),
             "--app",
-            f"{SERVICE}.wsgi:app",
+            f"{SERVICE}.core.wsgi:app",
             "run",
             "--host=127.0.0.1",
             f"--port={place.port}",

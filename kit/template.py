@@ -65,7 +65,7 @@ DEFAULT_PYTHON = PYTHONS[0]
 LOCK_FILES: dict[str, list[str]] = TEMPLATE_CONTEXT["__lock_files"]
 TOOL_PINS: dict[str, str] = TEMPLATE_CONTEXT["__tool_pins"]
 # Which files belong to which answer, as the post-gen hook removes them: each path as the service template names it
-# (``src/{{cookiecutter.service_name}}/db.py``), with the values of its answer that keep it.
+# (``src/{{cookiecutter.service_name}}/core/db.py``), with the values of its answer that keep it.
 OPTIONAL_FILES: dict[str, dict[str, list[Any]]] = TEMPLATE_CONTEXT["__files"]
 
 

@@ -365,7 +365,7 @@ def check_baked(project: Path, expected: dict[str, Any], sandbox: Path, output_d
     package = project / "src" / expected["service_name"]
     settings_port = [
         node.value.value
-        for node in ast.walk(ast.parse((package / "config.py").read_text(encoding="utf-8")))
+        for node in ast.walk(ast.parse((package / "core" / "config.py").read_text(encoding="utf-8")))
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "port"
         if isinstance(node.value, ast.Constant)
     ]

@@ -44,7 +44,7 @@ def test_each_service_starts_once_its_migrations_ran_on_its_own_database() -> No
     for name in SERVICES:
         migrate, service, variable = services[f"{name}_migrate"], services[name], f"{name.upper()}_DATABASE_URL"
         assert migrate["image"] == service["image"]
-        assert migrate["command"] == ["python", "-m", f"{name}.migrate"]
+        assert migrate["command"] == ["python", "-m", f"{name}.core.migrate"]
         assert migrate["environment"][variable] == service["environment"][variable]
         assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
         assert service["depends_on"] == {f"{name}_migrate": {"condition": "service_completed_successfully"}}

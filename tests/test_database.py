@@ -81,7 +81,7 @@ def test_each_manager_with_each_database_passes_its_own_tests_and_lint(stored: B
 )
 def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempotent(stored: BakedService) -> None:
     stored.make("migrate")
-    current = stored.run(".venv/bin/python", "-m", f"{stored.name}.migrate", "current")
+    current = stored.run(".venv/bin/python", "-m", f"{stored.name}.core.migrate", "current")
     stored.make("migrate")
 
     assert "0001 (head)" in current
@@ -261,7 +261,7 @@ def test_a_missing_or_malformed_database_url_stops_gunicorn_in_one_line_without_
     prefix = service.env_prefix
     env = clean_environment({f"{prefix}_DATABASE_URL": url, f"{prefix}_PORT": str(free_port())})
     result = subprocess.run(
-        [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.wsgi:app"],
+        [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.core.wsgi:app"],
         cwd=service.path, env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
 

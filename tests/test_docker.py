@@ -115,7 +115,7 @@ def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
     prefix = image.service.name.upper()
     if image.service.answers["database"] != "none":
         docker("run", "--rm", "--network", "host", "--read-only", *database_options(image), image.tag,
-               "python", "-m", f"{image.service.name}.migrate")  # fmt: skip
+               "python", "-m", f"{image.service.name}.core.migrate")  # fmt: skip
     container_id = docker(
         "run", "--detach", "--network", "host", "--read-only", "--health-interval", "1s", *database_options(image),
         "--env", f"{prefix}_HOST=127.0.0.1", "--env", f"{prefix}_PORT={port}", image.tag,

@@ -198,7 +198,7 @@ def test_free_text_answers_arrive_intact(baked: Any, description: str, author_na
 def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str) -> None:
     service = baked(database=database)
     package = service.path / "src" / service.name
-    modules = ("db.py", "db_settings.py", "models.py", "schemas.py", "migrate.py", "migrations")
+    modules = ("core/db.py", "core/db_settings.py", "models.py", "schemas.py", "core/migrate.py", "migrations")
     layer = [package / name for name in modules]
     layer += [package / "migrations" / "versions" / "0001_create_orders.py"]
     layer += [service.path / "tests" / name for name in ("test_migrations.py", "test_database.py")]

@@ -172,7 +172,7 @@ def test_a_bakes_answers_and_derived_names_are_the_ones_its_files_were_rendered_
     names = (service.dist_name, service.env_prefix, service.image_name, service.model_name, service.table_name)
     assert names == ("user-manager", "USER_MANAGER", "user-manager:0.1.0", "User", "users")
     assert tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["name"] == service.dist_name
-    assert f'ENV_PREFIX = "{service.env_prefix}_"' in (package / "config.py").read_text()
+    assert f'ENV_PREFIX = "{service.env_prefix}_"' in (package / "core" / "config.py").read_text()
     assert f"IMAGE ?= {service.image_name}\n" in (service.path / "Makefile").read_text()
     models = (package / "models.py").read_text()
     assert f"class {service.model_name}(Base):" in models and f'__tablename__ = "{service.table_name}"' in models

@@ -301,7 +301,7 @@ def test_the_lock_holds_no_opentelemetry_unless_chosen(installed: BakedService) 
         text = (installed.path / name).read_text().lower()
         assert "prometheus-client" in text or "prometheus_client" in text
         assert "opentelemetry" not in text
-    assert not (installed.path / "src" / installed.name / "tracing.py").exists()
+    assert not (installed.path / "src" / installed.name / "core" / "tracing.py").exists()
 
 
 # --- OpenTelemetry ----------------------------------------------------------------------------------------------
@@ -396,7 +396,7 @@ def test_a_collector_that_never_answers_holds_up_no_request(baked: Any, tmp_path
 def test_opentelemetry_appears_only_when_chosen(baked: Any) -> None:
     for chosen in (False, True):
         service: BakedService = baked(dependency_manager="uv", use_opentelemetry=chosen)
-        tracing = service.path / "src" / service.name / "tracing.py"
+        tracing = service.path / "src" / service.name / "core" / "tracing.py"
         dependencies = tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["dependencies"]
         code = "\n".join(p.read_text() for p in service.files() if p.suffix == ".py")
 

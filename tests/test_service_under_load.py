@@ -308,7 +308,7 @@ def test_sigterm_under_load_lets_in_flight_requests_finish(order_service: BakedS
     )
     with log.open("wb") as output:
         gunicorn = subprocess.Popen(
-            [".venv/bin/gunicorn", "--config", str(config), "order_manager.wsgi:app"],
+            [".venv/bin/gunicorn", "--config", str(config), "order_manager.core.wsgi:app"],
             cwd=order_service.path, env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
     tally = StatusTally()

@@ -185,7 +185,7 @@ def test_the_served_log_is_json_lines_with_access_lines_only_when_switched_on(ba
     service = baked(**UV, _lock_dependencies=True)
     service.install()
     # gunicorn as the image runs it (make would add its own line when stopped).
-    gunicorn = [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.wsgi:app"]
+    gunicorn = [".venv/bin/gunicorn", "--config", "gunicorn.conf.py", f"{service.name}.core.wsgi:app"]
     with serving(service, gunicorn, {"ACCESS_LOG": access_log}) as url:
         assert http("POST", url + "/api/order", b"{}", "application/json").status == 201
     lines = (service.path / "serve.log").read_text().splitlines()

@@ -1,6 +1,6 @@
 """gunicorn settings, read from the same ``{{ cookiecutter.__env_prefix }}_*`` variables as the app.
 
-Run: ``gunicorn --config gunicorn.conf.py {{ cookiecutter.service_name }}.wsgi:app`` (``make serve``).
+Run: ``gunicorn --config gunicorn.conf.py {{ cookiecutter.service_name }}.core.wsgi:app`` (``make serve``).
 """
 
 import os
@@ -15,8 +15,8 @@ from gunicorn.workers.base import Worker
 from gunicorn.workers.ggevent import GeventWorker
 
 # Nothing imported here may import prometheus_client: it reads PROMETHEUS_MULTIPROC_DIR, set below, when imported.
-from {{ cookiecutter.service_name }}.config import ConfigError, Settings
-from {{ cookiecutter.service_name }}.logging_config import (
+from {{ cookiecutter.service_name }}.core.config import ConfigError, Settings
+from {{ cookiecutter.service_name }}.core.logging_config import (
     ENVIRON_KEY,
     bind_request_fields,
     logging_dict,
@@ -95,7 +95,7 @@ def on_exit(server: Arbiter) -> None:
 def post_worker_init(worker: Worker) -> None:
     """OpenTelemetry starts in each worker once gevent has patched it: its exporter thread would not survive the fork
     from the master, and one started before the patch would block the worker's event loop."""
-    from {{ cookiecutter.service_name }}.tracing import start_tracing
+    from {{ cookiecutter.service_name }}.core.tracing import start_tracing
 
     start_tracing()
 {%- endif %}

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 
 {% if cookiecutter.database == "none" -%}
 from {{ cookiecutter.service_name }}.app import create_app
-from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.core.config import Settings
 {% endif -%}
-from {{ cookiecutter.service_name }}.logging_config import JsonFormatter
+from {{ cookiecutter.service_name }}.core.logging_config import JsonFormatter
 {%- if cookiecutter.database != "none" %}
 
 # The database's fixtures: the test database, and the app fixture on it.

@@ -12,10 +12,10 @@ from flask import Flask
 from sqlalchemy import delete
 
 from {{ cookiecutter.service_name }}.app import create_app
-from {{ cookiecutter.service_name }}.config import Settings
-from {{ cookiecutter.service_name }}.db import engine
-from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings
-from {{ cookiecutter.service_name }}.migrate import main as migrate
+from {{ cookiecutter.service_name }}.core.config import Settings
+from {{ cookiecutter.service_name }}.core.db import engine
+from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
+from {{ cookiecutter.service_name }}.core.migrate import main as migrate
 from {{ cookiecutter.service_name }}.models import Base
 
 DATABASE_URL = "{{ cookiecutter.__env_prefix }}_DATABASE_URL"

@@ -5,7 +5,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
-from {{ cookiecutter.service_name }}.config import ConfigError, Settings
+from {{ cookiecutter.service_name }}.core.config import ConfigError, Settings
 
 PREFIX = "{{ cookiecutter.__env_prefix }}_"
 

@@ -14,8 +14,8 @@ import pytest
 from flask import Flask
 
 from {{ cookiecutter.service_name }}.app import create_app
-from {{ cookiecutter.service_name }}.config import ConfigError, Settings
-from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings
+from {{ cookiecutter.service_name }}.core.config import ConfigError, Settings
+from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
 
 ENDPOINT = "/api/{{ cookiecutter.resource_name }}"
 PREFIX = "{{ cookiecutter.__env_prefix }}_"

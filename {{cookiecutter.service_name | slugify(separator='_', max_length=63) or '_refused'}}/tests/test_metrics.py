@@ -5,7 +5,7 @@ from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from {{ cookiecutter.service_name }}.app import create_app
-from {{ cookiecutter.service_name }}.config import Settings
+from {{ cookiecutter.service_name }}.core.config import Settings
 
 PREFIX = "{{ cookiecutter.__env_prefix }}_"
 HISTOGRAM = "http_server_request_duration_seconds"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, inspect
 
-from {{ cookiecutter.service_name }}.migrate import main as migrate
+from {{ cookiecutter.service_name }}.core.migrate import main as migrate
 from {{ cookiecutter.service_name }}.models import Base
 
 

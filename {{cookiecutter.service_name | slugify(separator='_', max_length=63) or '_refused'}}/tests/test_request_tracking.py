@@ -6,7 +6,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from {{ cookiecutter.service_name }}.request_tracking import current_request_id
+from {{ cookiecutter.service_name }}.core.request_tracking import current_request_id
 
 CREATED = re.compile(r"[0-9a-f]{32}")
 

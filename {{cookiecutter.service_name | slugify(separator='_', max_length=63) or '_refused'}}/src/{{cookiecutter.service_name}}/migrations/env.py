@@ -5,8 +5,8 @@ from __future__ import annotations
 {{ kind.migration_imports() }}
 from alembic import context
 
-from {{ cookiecutter.service_name }}.db import make_engine
-from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings
+from {{ cookiecutter.service_name }}.core.db import make_engine
+from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
 from {{ cookiecutter.service_name }}.models import Base
 {{- kind.migration_lock() }}
 

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import ServiceUnavailable, UnprocessableEntity
 from werkzeug.wrappers import Response
 
-from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings
-from {{ cookiecutter.service_name }}.errors import json_error, unexpected_error
-from {{ cookiecutter.service_name }}.health import add_readiness_check
+from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
+from {{ cookiecutter.service_name }}.core.errors import json_error, unexpected_error
+from {{ cookiecutter.service_name }}.core.health import add_readiness_check
 
 logger = logging.getLogger(__name__)
 # A client told to come back after this many seconds: long enough for a restart, short enough for a failover.

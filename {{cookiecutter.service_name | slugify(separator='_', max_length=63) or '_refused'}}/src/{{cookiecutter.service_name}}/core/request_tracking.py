@@ -16,7 +16,7 @@ from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from flask import request
 
-from {{ cookiecutter.service_name }}.logging_config import ENVIRON_KEY, bind_request_fields, unbind_request_fields
+from {{ cookiecutter.service_name }}.core.logging_config import ENVIRON_KEY, bind_request_fields, unbind_request_fields
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo

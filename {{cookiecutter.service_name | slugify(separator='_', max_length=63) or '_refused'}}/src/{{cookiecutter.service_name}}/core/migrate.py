@@ -22,10 +22,11 @@ from alembic.config import Config
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
-from {{ cookiecutter.service_name }}.config import ConfigError
-from {{ cookiecutter.service_name }}.db_settings import DatabaseSettings, masked
+from {{ cookiecutter.service_name }}.core.config import ConfigError
+from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings, masked
 
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The migrations are the service's own, beside its models, not the template's.
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def alembic_config(settings: DatabaseSettings) -> Config:
@@ -39,7 +40,7 @@ def alembic_config(settings: DatabaseSettings) -> Config:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m {{ cookiecutter.service_name }}.migrate",
+        prog="python -m {{ cookiecutter.service_name }}.core.migrate",
         description="The database migrations (Alembic).",
     )
     verbs = parser.add_subparsers(dest="verb")

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from {{ cookiecutter.service_name }}.config import ENV_PREFIX, ConfigError, read_integer
+from {{ cookiecutter.service_name }}.core.config import ENV_PREFIX, ConfigError, read_integer
 {{ kind.database_url() }}
 
 

@@ -22,7 +22,7 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from {{ cookiecutter.service_name }}.logging_config import add_request_fields
+from {{ cookiecutter.service_name }}.core.logging_config import add_request_fields
 
 DEFAULT_SERVICE_NAME = "{{ cookiecutter.service_name }}"
 # Probes and scrapes would drown the traces that matter; OTEL_PYTHON_FLASK_EXCLUDED_URLS replaces this list.

@@ -23,14 +23,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.wrappers import Response
 
-from {{ cookiecutter.service_name }}.request_tracking import Observer
+from {{ cookiecutter.service_name }}.core.request_tracking import Observer
 
 metrics = Blueprint("metrics", __name__)
 
 UNMATCHED_ROUTE = ""
 # Any other method is counted as "_OTHER", as OpenTelemetry does: a client must not be able to create series at will.
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
-_REGISTRY = "{{ cookiecutter.service_name }}.metrics.registry"
+_REGISTRY = "{{ cookiecutter.service_name }}.core.metrics.registry"
 
 
 @metrics.get("/metrics")

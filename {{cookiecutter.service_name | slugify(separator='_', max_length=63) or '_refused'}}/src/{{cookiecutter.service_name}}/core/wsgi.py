@@ -1,10 +1,10 @@
-"""WSGI entry point for gunicorn (``gunicorn {{ cookiecutter.service_name }}.wsgi:app``) and ``flask run``."""
+"""WSGI entry point for gunicorn (``gunicorn {{ cookiecutter.service_name }}.core.wsgi:app``) and ``flask run``."""
 
 import logging
 
 from {{ cookiecutter.service_name }}.app import create_app
-from {{ cookiecutter.service_name }}.config import ConfigError, Settings
-from {{ cookiecutter.service_name }}.logging_config import configure_logging
+from {{ cookiecutter.service_name }}.core.config import ConfigError, Settings
+from {{ cookiecutter.service_name }}.core.logging_config import configure_logging
 
 try:
     settings = Settings.from_env()
