@@ -226,6 +226,29 @@ def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_
 
 
 @pytest.mark.promise(
+    "On a new service, a change to models.py becomes a migration by make migration that passes lint and tests",
+    layer="install",
+)
+def test_a_model_change_on_a_new_service_becomes_a_migration_that_passes_lint_and_tests(baked: Baker) -> None:
+    # A service of its own: the test edits its models. New, it has no database yet: make migration makes one.
+    service = baked(dependency_manager="uv", python_version=EXAMPLE_PYTHON, database="sqlite",
+                    resource_name="parcel", _lock_dependencies=True)  # fmt: skip
+    service.install()
+    models = service.path / "src" / service.name / "models.py"
+    column = "    name: Mapped[str] = mapped_column(String(NAME_LENGTH))\n"
+    assert column in models.read_text()
+    models.write_text(
+        models.read_text().replace(column, column + "    note: Mapped[str | None] = mapped_column(String(50))\n")
+    )
+
+    service.make("migration", "MESSAGE=add a note to parcels")
+
+    (written,) = (service.path / "src" / service.name / "migrations" / "versions").glob("*_add_a_note_to_parcels.py")
+    assert "add_column" in written.read_text()
+    service.make("lint", "test")
+
+
+@pytest.mark.promise(
     "SQLite takes concurrent writes from three workers; a bad database URL stops gunicorn in one line", layer="install"
 )
 def test_three_workers_write_to_sqlite_at_once_without_a_lock_error(baked: Baker) -> None:

@@ -35,6 +35,14 @@ def alembic_config(settings: DatabaseSettings) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     config.attributes["settings"] = settings
+    # A new migration comes out formatted as `make lint` wants it, by the ruff of the environment that writes it
+    # (the development one: an image has no ruff, and writes no migrations).
+    ruff = Path(sys.executable).with_name("ruff")
+    if ruff.is_file():
+        config.set_section_option("post_write_hooks", "hooks", "ruff")
+        config.set_section_option("post_write_hooks", "ruff.type", "exec")
+        config.set_section_option("post_write_hooks", "ruff.executable", str(ruff))
+        config.set_section_option("post_write_hooks", "ruff.options", "format --quiet REVISION_SCRIPT_FILENAME")
     return config
 
 
