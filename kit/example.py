@@ -78,7 +78,7 @@ def build_example_monorepo(
     }
     if postgres is not None:
         for service in services.values():
-            service.environment = database_environment(service.answers, postgres, service.path / "var")
+            service.environment = database_environment(service, postgres)
     return services
 
 

@@ -12,14 +12,17 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from kit.processes import CommandFailed, clean_environment, run
 from kit.serving import free_port
+
+if TYPE_CHECKING:
+    from kit.answers import BakedService
 
 
 def postgresql_binaries() -> Path | None:
@@ -83,13 +86,11 @@ class PostgresServer:
         return f"postgresql://{self.USER}@127.0.0.1:{self.port}/{name}"
 
 
-def database_environment(
-    answers: Mapping[str, Any], postgres: Callable[[], PostgresServer], data: Path
-) -> dict[str, str]:
-    """What a service with a database needs in its environment in the suite: the database it serves from and, for a
-    PostgreSQL one, the database its own tests use (``postgres`` gives the suite's server, started on first use)."""
-    prefix = str(answers["service_name"]).upper()
-    database = answers.get("database", "none")
+def database_environment(service: BakedService, postgres: Callable[[], PostgresServer]) -> dict[str, str]:
+    """What a service with a database needs in its environment in the suite: the database it serves from (a SQLite
+    file goes in its var/) and, for a PostgreSQL one, the database its own tests use (``postgres`` gives the suite's
+    server, started on first use)."""
+    prefix, database, data = service.env_prefix, service.answers["database"], service.path / "var"
     if database == "postgresql":
         server = postgres()
         return {

@@ -76,7 +76,7 @@ def baked(cookies_session: Any, postgres: PostgresGetter) -> Baker:
         key = tuple(sorted((name, repr(value)) for name, value in answers.items()))
         if key not in cache:
             service = bake_with_cookies(cookies_session, **answers)
-            service.environment = database_environment(service.answers, postgres, service.path / "var")
+            service.environment = database_environment(service, postgres)
             cache[key] = service
         return cache[key]
 

@@ -116,7 +116,7 @@ def test_kustomize_builds_every_manifest_and_the_result_matches_the_api_schemas(
     built = kustomize(kubernetes_service)
     expected = set(resource_ids(listed_resources(kubernetes_service.path / "deploy" / "k8s")))
     if kubernetes_service.answers["database"] == "sqlite":  # its component deletes the autoscaler
-        expected.remove(("HorizontalPodAutoscaler", kubernetes_service.name.replace("_", "-")))
+        expected.remove(("HorizontalPodAutoscaler", kubernetes_service.dist_name))
     assert resource_ids(built) == sorted(expected), "kustomize left a manifest out"
     (tmp_path / "built.yaml").write_text(yaml.safe_dump_all(built))
     run_tool(str(TOOLS_BIN / "kubernetes-validate"), "--strict", "built.yaml", cwd=tmp_path)

@@ -90,7 +90,7 @@ def image(
     else:
         service = example_monorepo(manager)[which]
     # The process id keeps two suite runs on one engine (two checkouts) from replacing each other's images.
-    tag = f"template-test/{service.name.replace('_', '-')}-{manager}-{which}-{os.getpid()}:latest"
+    tag = f"template-test/{service.dist_name}-{manager}-{which}-{os.getpid()}:latest"
     built = BuiltImage(service, tag, build(service, tag), volume=f"template-test-{which}-{manager}-{os.getpid()}")
     yield built
     subprocess.run(["docker", "image", "rm", "--force", tag], capture_output=True, check=False)
@@ -112,7 +112,7 @@ def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
     """The image running with a read-only root file system on a free 127.0.0.1 port, its database migrated first by
     the image itself, as a one-off container: (container id, base URL)."""
     port = free_port()
-    prefix = image.service.name.upper()
+    prefix = image.service.env_prefix
     if image.service.answers["database"] != "none":
         docker("run", "--rm", "--network", "host", "--read-only", *database_options(image), image.tag,
                "python", "-m", f"{image.service.name}.core.migrate")  # fmt: skip
@@ -237,7 +237,7 @@ def test_the_runtime_image_stays_within_its_size_budget_over_its_base(image: Bui
 @pytest.mark.promise("`make docker-run` starts the image; the example system runs under docker-compose", layer="docker")
 def test_make_docker_run_starts_the_image_on_the_services_port(image: BuiltImage) -> None:
     port = free_port()
-    prefix = image.service.name.upper()
+    prefix = image.service.env_prefix
     name = f"template-test-docker-run-{port}"
     flags = " ".join(["--network host", f"--name {name}", f"--env {prefix}_HOST=127.0.0.1", *database_options(image)])
     command = ["make", "docker-run", f"IMAGE={image.tag}", f"PORT={port}", f"DOCKER_RUN_FLAGS={flags}"]

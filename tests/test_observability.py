@@ -73,7 +73,7 @@ class Served:
     def log_entries(self) -> list[dict[str, Any]]:
         """Every line of the service's log, parsed; the first is make echoing its command, not the service's."""
         lines = self.log_lines()
-        assert lines[0].startswith(self.service.name.upper() + "_HOST="), lines[0]
+        assert lines[0].startswith(self.service.env_prefix + "_HOST="), lines[0]
         return [json.loads(line) for line in lines[1:]]
 
     def wait_for_log(self, predicate: Any, timeout: float = 20) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _cmdline(pid: int) -> bytes:
 def serve(service: BakedService, directory: Path, **settings: str) -> Iterator[Served]:
     """`make serve` with three workers, the access log on, and its metrics in ``directory``/metrics."""
     port = free_port()
-    prefix = service.name.upper()
+    prefix = service.env_prefix
     metrics_dir = directory / "metrics"
     env = {
         f"{prefix}_HOST": "127.0.0.1",
@@ -254,7 +254,7 @@ def test_every_line_the_service_logs_is_a_json_object(served: Served) -> None:
 @pytest.mark.network
 def test_make_run_logs_json_too(installed: BakedService, tmp_path: Path) -> None:
     port = free_port()
-    prefix = installed.name.upper()
+    prefix = installed.env_prefix
     log = tmp_path / "run.log"
     env = clean_environment({f"{prefix}_HOST": "127.0.0.1", f"{prefix}_PORT": str(port)})
     with log.open("wb") as output, process_group(["make", "run"], installed.path, env, output) as process:

@@ -247,7 +247,7 @@ def test_the_image_for_each_python_builds_and_serves(
     service = service_for_image(manager, version, proven_in_container, baked)
     tag = f"template-test/python{version}-{manager}-{os.getpid()}:latest"
     port = free_port()
-    prefix = service.name.upper()
+    prefix = service.env_prefix
     try:
         service.make("docker-build", IMAGE=tag, DOCKER_BUILD_FLAGS="--network host")
         container = docker(
