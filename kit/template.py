@@ -18,6 +18,17 @@ from kit.processes import git
 REPOSITORY_DIR = Path(__file__).resolve().parent.parent
 
 
+def copy_working_tree(checkout: Path, destination: Path) -> None:
+    """The files of ``checkout``'s working tree that git does not ignore, edits not committed yet included, copied
+    into ``destination`` (without ``.git``)."""
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=checkout)
+    for name in filter(None, listed.split("\0")):
+        source = checkout / name
+        if source.is_file():  # a tracked file deleted in the working tree is listed too
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
 def export_template(checkout: Path) -> Path:
     """The template as a clone of it holds it, made once per process in a temporary directory: the working tree's
     files that git does not ignore (edits not committed yet included) and ``.git``.
@@ -26,12 +37,7 @@ def export_template(checkout: Path) -> Path:
     generation (the template has a pre_prompt hook): this checkout's .venv, hundreds of MB, would be copied with it.
     """
     export = Path(tempfile.mkdtemp(prefix="template-")) / checkout.name
-    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=checkout)
-    for name in filter(None, listed.split("\0")):
-        source = checkout / name
-        if source.is_file():  # a tracked file deleted in the working tree is listed too
-            (export / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, export / name)
+    copy_working_tree(checkout, export)
     if (checkout / ".git").is_dir():
         shutil.copytree(checkout / ".git", export / ".git", symlinks=True)
         # One pack for hundreds of loose objects: cookiecutter copies the whole template for every bake, file by file.

@@ -20,7 +20,15 @@ import pytest
 
 from kit.answers import BakedService, run_cookiecutter
 from kit.processes import GIT_IDENTITY, CommandFailed, clean_environment, git, python_executable
-from kit.template import LOCK_FILES, MANAGERS, PROJECT_TEMPLATE, SHARED_PACKAGE_DIR, TEMPLATE_DIR, TOOLS_BIN
+from kit.template import (
+    LOCK_FILES,
+    MANAGERS,
+    PROJECT_TEMPLATE,
+    SHARED_PACKAGE_DIR,
+    TEMPLATE_DIR,
+    TOOLS_BIN,
+    copy_working_tree,
+)
 
 pytestmark = pytest.mark.update
 
@@ -229,19 +237,9 @@ def generate(template: Path, root: Path, manager: str, shared: bool, creator: st
     return TeamService(path=service, repo=repo, manager=manager, shared=shared)
 
 
-def copy_working_tree(root: Path) -> None:
-    """This template's working tree as it is, edits not committed yet included, copied into ``root``."""
-    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=TEMPLATE_DIR)
-    for name in filter(None, listed.split("\0")):
-        source = TEMPLATE_DIR / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
-
-
 def template_repository(root: Path) -> str:
     """A git repository at ``root`` holding this template's working tree as it is, in one commit; returns it."""
-    copy_working_tree(root)
+    copy_working_tree(TEMPLATE_DIR, root)
     git("init", "--quiet", "--initial-branch", "main", cwd=root)
     commit_all(root, "Before")
     return git("rev-parse", "HEAD", cwd=root)
@@ -590,7 +588,7 @@ class TagOut(BaseModel):
 def commit_working_tree(clone: Path) -> str:
     """Commit this template's working tree as it is on top of ``clone``, a clone of it; returns the commit."""
     git("rm", "-r", "--quiet", ".", cwd=clone)
-    copy_working_tree(clone)
+    copy_working_tree(TEMPLATE_DIR, clone)
     git("add", "-A", cwd=clone)
     git("commit", "--quiet", "--allow-empty", "-m", "The working tree", cwd=clone)
     return git("rev-parse", "HEAD", cwd=clone)
