@@ -3,46 +3,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import DateTime, MetaData, String, func
-from sqlalchemy.engine import Dialect
+from sqlalchemy import MetaData, String, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+
+from {{ cc.service_name }}.core.db import UtcDateTime, utc_now
 
 NAME_LENGTH = 200
 # The largest id the id column holds (a 32-bit integer in every database): larger ones cannot name a record.
 MAX_ID = 2**31 - 1
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A moment stored in UTC and read back as an aware UTC datetime, whatever the database.
-
-    PostgreSQL keeps the zone; SQLite keeps none, so what it holds is taken as UTC: the rows this type writes, and
-    those its ``CURRENT_TIMESTAMP`` (UTC, whole seconds) stamped.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError(f"{value.isoformat()} has no time zone; store an aware datetime, such as utc_now()")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        moment: datetime = value
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def utc_now() -> datetime:
-    """Now, to the microsecond on every database (a database's own clock may give whole seconds)."""
-    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):

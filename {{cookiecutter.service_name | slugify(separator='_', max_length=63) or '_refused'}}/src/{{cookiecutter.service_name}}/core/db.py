@@ -12,14 +12,18 @@ import os
 {{- kind.engine_imports() }}
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy
 from flask import Flask, current_app, g, json
 from pydantic import ValidationError
-from sqlalchemy import Engine, text
+from sqlalchemy import DateTime, Engine, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
 from werkzeug.exceptions import ServiceUnavailable, UnprocessableEntity
 from werkzeug.wrappers import Response
 
@@ -31,6 +35,35 @@ logger = logging.getLogger(__name__)
 # A client told to come back after this many seconds: long enough for a restart, short enough for a failover.
 RETRY_AFTER_SECONDS = 1
 {{- kind.engine() }}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment stored in UTC and read back as an aware UTC datetime, whatever the database.
+
+    PostgreSQL keeps the zone; SQLite keeps none, so what it holds is taken as UTC: the rows this type writes, and
+    those its ``CURRENT_TIMESTAMP`` (UTC, whole seconds) stamped.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{value.isoformat()} has no time zone; store an aware datetime, such as utc_now()")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment: datetime = value
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def utc_now() -> datetime:
+    """Now, to the microsecond on every database (a database's own clock may give whole seconds)."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
