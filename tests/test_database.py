@@ -226,7 +226,8 @@ def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_
 
 
 @pytest.mark.promise(
-    "On a new service, a change to models.py becomes a migration by make migration that passes lint and tests",
+    "On a new service, a change to models.py (its own timestamp type included) becomes a migration by make migration "
+    "that passes lint and tests",
     layer="install",
 )
 def test_a_model_change_on_a_new_service_becomes_a_migration_that_passes_lint_and_tests(baked: Baker) -> None:
@@ -237,14 +238,20 @@ def test_a_model_change_on_a_new_service_becomes_a_migration_that_passes_lint_an
     models = service.path / "src" / service.name / "models.py"
     column = "    name: Mapped[str] = mapped_column(String(NAME_LENGTH))\n"
     assert column in models.read_text()
-    models.write_text(
-        models.read_text().replace(column, column + "    note: Mapped[str | None] = mapped_column(String(50))\n")
+    # A column of the service's own timestamp type too: the migration must not import the service's code for it.
+    added = (
+        "    note: Mapped[str | None] = mapped_column(String(50))\n"
+        "    shipped_at: Mapped[datetime | None] = mapped_column(UtcDateTime())\n"
     )
+    models.write_text(models.read_text().replace(column, column + added))
 
     service.make("migration", "MESSAGE=add a note to parcels")
 
     (written,) = (service.path / "src" / service.name / "migrations" / "versions").glob("*_add_a_note_to_parcels.py")
-    assert "add_column" in written.read_text()
+    text = written.read_text()
+    assert "add_column" in text
+    assert 'sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=True)' in text, text
+    assert "UtcDateTime" not in text
     service.make("lint", "test")
 
 

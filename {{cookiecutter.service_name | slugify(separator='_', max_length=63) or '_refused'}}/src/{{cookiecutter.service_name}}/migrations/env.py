@@ -3,12 +3,24 @@
 
 from __future__ import annotations
 {{ kind.migration_imports() }}
+from typing import Literal
+
+import sqlalchemy
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from {{ cookiecutter.service_name }}.core.db import make_engine
 from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
 from {{ cookiecutter.service_name }}.models import Base
 {{- kind.migration_lock() }}
+
+
+def render_item(kind: str, item: object, autogen_context: AutogenContext) -> str | Literal[False]:
+    """A column of one of the service's own types (core/db.py) is written as the type the database stores: a
+    migration must not import the service's code, which changes after the migration is written."""
+    if kind == "type" and isinstance(item, sqlalchemy.types.TypeDecorator):
+        return f"sa.{item.impl!r}"
+    return False
 
 
 def run_migrations() -> None:
@@ -21,6 +33,7 @@ def run_migrations() -> None:
                 connection=connection,
                 target_metadata=Base.metadata,
                 compare_type=True,
+                render_item=render_item,
                 {{- kind.migration_options() }}
             )
             with context.begin_transaction():
