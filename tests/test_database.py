@@ -1,9 +1,9 @@
 """Services that keep data, proven on real databases: every manager with each database installs and passes its own
 tests and lint; under gunicorn with three workers, PostgreSQL is stopped and started again and a worker killed while
 hundreds of records are created, and nothing acknowledged is lost; SQLite takes concurrent writes from every
-worker; a missing or malformed database URL stops the service in one line, without the password; without a test
-database, a PostgreSQL service's tests start a server of their own for an ordinary user, and stop in one line for
-root."""
+worker; concurrent creates with one Idempotency-Key store one record; a missing or malformed database URL stops the
+service in one line, without the password; without a test database, a PostgreSQL service's tests start a server of
+their own for an ordinary user, and stop in one line for root."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,7 +30,7 @@ from kit.answers import BakedService, Baker
 from kit.example import EXAMPLE_PYTHON
 from kit.postgres import Developer, PostgresServer, ordinary_user
 from kit.processes import clean_environment
-from kit.serving import free_port, http, serving, stored_records
+from kit.serving import HttpResponse, free_port, http, serving, stored_records
 from kit.template import MANAGERS, PYTHONS, TOOLS_BIN
 from kit.workers import one_group_per_case
 
@@ -39,6 +40,7 @@ DATABASES = ("sqlite", "postgresql")
 RESOURCE = "shipment"
 CREATES = 300  # records SQLite takes from every worker at once
 CLIENTS = 12
+REPEATS = 48  # creates sent at once with one Idempotency-Key
 # Records created before the faults, and after PostgreSQL is back, by clients that go on creating throughout.
 WRITES_BEFORE = 100
 WRITES_AFTER = 100
@@ -84,7 +86,7 @@ def test_make_migrate_brings_a_new_database_to_the_latest_revision_and_is_idempo
     current = stored.run(".venv/bin/python", "-m", f"{stored.name}.core.migrate", "current")
     stored.make("migrate")
 
-    assert "0001 (head)" in current
+    assert "0002 (head)" in current
 
 
 @pytest.mark.promise(
@@ -101,6 +103,36 @@ def test_created_at_is_answered_in_utc_to_the_microsecond_whatever_the_database(
     for answered in (created["created_at"], read_back["created_at"]):
         assert TIMESTAMP.fullmatch(answered), f"not a UTC timestamp to the microsecond: {answered!r}"
         assert before <= datetime.strptime(answered, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) <= after
+
+
+@pytest.mark.promise(
+    "Concurrent creates with one Idempotency-Key under two gunicorn workers store one record, on either database",
+    layer="install",
+)
+def test_concurrent_creates_with_one_idempotency_key_store_one_record(stored: BakedService) -> None:
+    key, name = str(uuid.uuid4()), f"once {uuid.uuid4().hex[:8]}"  # the service's database outlives one test
+    body = f'{{"name": "{name}"}}'.encode()
+    with serving(stored) as url:  # two gevent workers, each taking its share of the connections
+        start = threading.Barrier(CLIENTS)
+
+        def send(index: int) -> HttpResponse:
+            if index < CLIENTS:
+                start.wait(10)
+            return http("POST", f"{url}/api/{RESOURCE}", body, "application/json", {"Idempotency-Key": key})
+
+        with ThreadPoolExecutor(CLIENTS) as pool:
+            answers = list(pool.map(send, range(REPEATS)))
+        later = send(REPEATS)
+        records = [record for record in stored_records(url, RESOURCE) if record["name"] == name]
+
+    statuses = Counter(answer.status for answer in answers)
+    assert set(statuses) <= {201, 409}, statuses
+    created = {(answer.body, answer.headers["Location"]) for answer in [*answers, later] if answer.status == 201}
+    assert len(created) == 1, f"{len(created)} different answers to one key: {statuses}"
+    assert all(answer.headers["Retry-After"] == "1" for answer in answers if answer.status == 409)
+    assert later.status == 201
+    assert later.headers["Idempotent-Replayed"] == "true"
+    assert len(records) == 1, f"{len(records)} records stored for one key: {statuses}"
 
 
 def status_of(method: str, url: str) -> int:

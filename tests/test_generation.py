@@ -198,10 +198,12 @@ def test_free_text_answers_arrive_intact(baked: Any, description: str, author_na
 def test_the_data_layer_is_there_only_with_a_database(baked: Any, database: str) -> None:
     service = baked(database=database)
     package = service.path / "src" / service.name
-    modules = ("core/db.py", "core/db_settings.py", "models.py", "schemas.py", "core/migrate.py", "migrations")
-    layer = [package / name for name in modules]
-    layer += [package / "migrations" / "versions" / "0001_create_orders.py"]
-    layer += [service.path / "tests" / name for name in ("test_migrations.py", "test_database.py")]
+    modules = ("core/db.py", "core/db_settings.py", "core/idempotency.py", "models.py", "schemas.py", "core/migrate.py")
+    layer = [package / name for name in (*modules, "migrations")]
+    versions = ("0001_create_orders.py", "0002_create_idempotency_keys.py")
+    layer += [package / "migrations" / "versions" / name for name in versions]
+    tests = ("test_migrations.py", "test_database.py", "test_idempotency.py")
+    layer += [service.path / "tests" / name for name in tests]
     dependencies = " ".join(tomllib.loads((service.path / "pyproject.toml").read_text())["project"]["dependencies"])
 
     assert all(path.exists() is (database != "none") for path in layer), [p.name for p in layer if p.exists()]

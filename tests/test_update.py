@@ -629,6 +629,13 @@ def test_a_service_from_before_core_keeps_its_teams_modules_migration_and_depend
     service.install()
     # The team's test of its dependency, and the service's own test that the models and the migrations agree.
     service.make("test")
+    # The template's new migrations and the team's follow the same one: the next migration joins the two lines.
+    service.make("migration", "MESSAGE=after the update")
+    versions = package / "migrations" / "versions"
+    [merge] = versions.glob("*_merge_the_template_s_migrations_with_*.py")
+    run_in(service.path, ".venv/bin/ruff", "check", str(merge))
+    run_in(service.path, ".venv/bin/ruff", "format", "--check", str(merge))
+    service.make("test")
 
 
 # ---------------------------------------------------------------------------------------------------------------

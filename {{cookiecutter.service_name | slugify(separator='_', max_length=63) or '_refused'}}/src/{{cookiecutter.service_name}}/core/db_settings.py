@@ -16,6 +16,10 @@ from {{ cookiecutter.service_name }}.core.config import ENV_PREFIX, ConfigError,
 {{ kind.database_url() }}
 
 
+# Idempotency keys are kept for at most 30 days: a client retries within minutes, and the table holds each answer.
+MAX_KEY_TTL = 30 * 24 * 60 * 60
+
+
 @dataclass(frozen=True)
 class DatabaseSettings:
     """The database, and each worker's connections to it: at most pool_size, a request waits pool_timeout seconds
@@ -25,6 +29,8 @@ class DatabaseSettings:
     pool_size: int = 10
     pool_timeout: int = 5
     connect_timeout: int = 3
+    # How long the answer to a create sent with an Idempotency-Key is kept for a repeat (core/idempotency.py).
+    idempotency_key_ttl: int = 24 * 60 * 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> DatabaseSettings:
@@ -35,4 +41,5 @@ class DatabaseSettings:
             pool_size=read_integer(env, "DATABASE_POOL_SIZE", cls.pool_size, 1, 1000),
             pool_timeout=read_integer(env, "DATABASE_POOL_TIMEOUT", cls.pool_timeout, 1, 600),
             connect_timeout=read_integer(env, "DATABASE_CONNECT_TIMEOUT", cls.connect_timeout, 2, 600),
+            idempotency_key_ttl=read_integer(env, "IDEMPOTENCY_KEY_TTL", cls.idempotency_key_ttl, 60, MAX_KEY_TTL),
         )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,15 +36,30 @@ def alembic_config(settings: DatabaseSettings) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s")
     config.attributes["settings"] = settings
-    # A new migration comes out formatted as `make lint` wants it, by the ruff of the environment that writes it
-    # (the development one: an image has no ruff, and writes no migrations).
+    # A new migration comes out as `make lint` wants it, by the ruff of the environment that writes it (the
+    # development one: an image has no ruff, and writes no migrations): without the imports it does not use (a merge
+    # revision uses none), and formatted.
     ruff = Path(sys.executable).with_name("ruff")
     if ruff.is_file():
-        config.set_section_option("post_write_hooks", "hooks", "ruff")
-        config.set_section_option("post_write_hooks", "ruff.type", "exec")
-        config.set_section_option("post_write_hooks", "ruff.executable", str(ruff))
-        config.set_section_option("post_write_hooks", "ruff.options", "format --quiet REVISION_SCRIPT_FILENAME")
+        hooks = {
+            "imports": "check --quiet --exit-zero --select F401,I001 --fix REVISION_SCRIPT_FILENAME",
+            "format": "format --quiet REVISION_SCRIPT_FILENAME",
+        }
+        config.set_section_option("post_write_hooks", "hooks", ", ".join(hooks))
+        for name, options in hooks.items():
+            config.set_section_option("post_write_hooks", f"{name}.type", "exec")
+            config.set_section_option("post_write_hooks", f"{name}.executable", str(ruff))
+            config.set_section_option("post_write_hooks", f"{name}.options", options)
     return config
+
+
+def merge_heads(config: Config) -> None:
+    """Join the lines of migrations, when there are two: a template update adds migrations of its own (the template's
+    tables, such as idempotency_keys) after one that the service's may follow too. Alembic writes a new migration on
+    one line only, so a merge revision joins them first, and is applied as every other."""
+    if len(ScriptDirectory.from_config(config).get_heads()) > 1:
+        command.merge(config, "heads", message="merge the template's migrations with the service's")
+        command.upgrade(config, "heads")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -64,8 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = DatabaseSettings.from_env()
         config = alembic_config(settings)
         if arguments.verb in (None, "upgrade"):
-            command.upgrade(config, "head")
+            # Every line of migrations, should a template update have added one beside the service's (merge_heads).
+            command.upgrade(config, "heads")
         elif arguments.verb == "revision":
+            merge_heads(config)
             command.revision(config, message=arguments.message, autogenerate=True)
         elif arguments.verb == "check":
             command.check(config)

@@ -9,6 +9,7 @@ import sqlalchemy
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 
+from {{ cookiecutter.service_name }}.core import idempotency  # noqa: F401 - its table joins the models' metadata
 from {{ cookiecutter.service_name }}.core.db import make_engine
 from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
 from {{ cookiecutter.service_name }}.models import Base
