@@ -24,7 +24,7 @@ from {{ cookiecutter.service_name }}.core.logging_config import (
 )
 
 try:
-    _settings = Settings.from_env()
+    _settings = Settings()
 except ConfigError as error:  # one line that names the variable, not a traceback
     raise SystemExit(f"ERROR: {error}") from None
 

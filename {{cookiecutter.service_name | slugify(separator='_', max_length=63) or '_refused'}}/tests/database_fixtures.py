@@ -27,7 +27,7 @@ def migrated(url: str) -> str:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(DATABASE_URL, url)
         assert migrate(["upgrade"]) == 0, "the migrations failed"
-        return DatabaseSettings.from_env().url
+        return DatabaseSettings().url
 
 
 @pytest.fixture

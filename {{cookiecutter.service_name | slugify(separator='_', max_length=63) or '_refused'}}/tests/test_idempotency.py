@@ -1,5 +1,4 @@
 {%- set cc = cookiecutter -%}
-{%- import "database/" ~ cc.database ~ ".jinja" as kind with context -%}
 """Creates sent with an ``Idempotency-Key`` happen once (core/idempotency.py): a repeat gets the first answer, the
 same key with another body 422, a repeat while the first runs 409; of concurrent repeats one creates; a failed first
 attempt, or one whose worker died, leaves the key free; expired keys are removed as creates go."""
@@ -23,7 +22,7 @@ from werkzeug.test import TestResponse
 from {{ cc.service_name }} import models
 from {{ cc.service_name }}.core import db
 from {{ cc.service_name }}.core.config import ConfigError
-from {{ cc.service_name }}.core.db_settings import DatabaseSettings
+from {{ cc.service_name }}.core.db_settings import IdempotencySettings
 from {{ cc.service_name }}.core.idempotency import IN_FLIGHT_LEASE, IdempotencyKey, idempotent, remove_expired
 
 ENDPOINT = "/api/{{ cc.resource_name }}"
@@ -254,12 +253,14 @@ def test_a_key_of_255_printable_characters_is_taken(app: Flask, client: FlaskCli
     assert held_keys(app) == {key: 201}
 
 
-def test_keys_are_kept_a_day_unless_set_from_a_minute_to_30_days() -> None:
-    url = {"{{ cc.__env_prefix }}_DATABASE_URL": "{{ kind.example_url() }}"}
+def test_keys_are_kept_a_day_unless_set_from_a_minute_to_30_days(monkeypatch: pytest.MonkeyPatch) -> None:
     variable = "{{ cc.__env_prefix }}_IDEMPOTENCY_KEY_TTL"
+    monkeypatch.delenv(variable, raising=False)
 
-    assert DatabaseSettings.from_env(url).idempotency_key_ttl == 86400
-    assert DatabaseSettings.from_env({**url, variable: "60"}).idempotency_key_ttl == 60
+    assert IdempotencySettings().key_ttl == 86400
+    monkeypatch.setenv(variable, "60")
+    assert IdempotencySettings().key_ttl == 60
     for value in ("59", "2592001"):
-        with pytest.raises(ConfigError, match=f"{variable}={value} is out of range; use 60 to 2592000"):
-            DatabaseSettings.from_env({**url, variable: value})
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ConfigError, match=f"^{variable}={value} is out of range; use 60 to 2592000$"):
+            IdempotencySettings()

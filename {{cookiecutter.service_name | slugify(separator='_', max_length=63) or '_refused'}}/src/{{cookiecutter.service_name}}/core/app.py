@@ -24,7 +24,7 @@ from {{ cookiecutter.service_name }}.core.tracing import instrument
 def create_core_app(settings: Settings | None = None) -> Flask:
     """The Flask app with the template's parts, before the service's own blueprints; ``settings`` default to the
     environment (see config.py). Handlers and hooks are the app's own, so blueprints registered later get them too."""
-    settings = Settings.from_env() if settings is None else settings
+    settings = Settings() if settings is None else settings
     app = Flask(__name__)
     app.request_class = Request
     app.config["SETTINGS"] = settings

@@ -27,7 +27,7 @@ from sqlalchemy.types import TypeDecorator
 from werkzeug.exceptions import ServiceUnavailable, UnprocessableEntity
 from werkzeug.wrappers import Response
 
-from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings
+from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings, IdempotencySettings
 from {{ cookiecutter.service_name }}.core.errors import json_error, unexpected_error
 from {{ cookiecutter.service_name }}.core.health import add_readiness_check
 
@@ -148,7 +148,8 @@ def _invalid_fields(error: ValidationError) -> Response:
 def register_database(app: Flask) -> None:
     """Give ``app`` the database its environment names. The settings are read now, so that a missing or malformed
     one stops the service as it starts; the engine is made on first use, in each process."""
-    app.extensions["database_settings"] = DatabaseSettings.from_env()
+    app.extensions["database_settings"] = DatabaseSettings()
+    app.extensions["idempotency_settings"] = IdempotencySettings()
     app.teardown_appcontext(_close_session)
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(ValidationError, _invalid_fields)

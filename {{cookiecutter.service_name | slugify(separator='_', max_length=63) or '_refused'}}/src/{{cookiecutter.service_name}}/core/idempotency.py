@@ -165,7 +165,7 @@ def _claim(session: Session, key: str, fingerprint: str) -> str | Response:
     (the stored answer, 409 while another holds it, 422 for a key used with another request)."""
     for _ in range(_CLAIM_ATTEMPTS):
         now = db.utc_now()
-        ttl = current_app.extensions["database_settings"].idempotency_key_ttl
+        ttl = current_app.extensions["idempotency_settings"].key_ttl
         token = uuid.uuid4().hex
         claimed = {
             "fingerprint": fingerprint,

@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     verbs.add_parser("current", help="show the revision the database is at")
     arguments = parser.parse_args(argv)
     try:
-        settings = DatabaseSettings.from_env()
+        settings = DatabaseSettings()
         config = alembic_config(settings)
         if arguments.verb in (None, "upgrade"):
             # Every line of migrations, should a template update have added one beside the service's (merge_heads).

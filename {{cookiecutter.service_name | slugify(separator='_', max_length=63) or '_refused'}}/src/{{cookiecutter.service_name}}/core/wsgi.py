@@ -7,7 +7,7 @@ from {{ cookiecutter.service_name }}.core.config import ConfigError, Settings
 from {{ cookiecutter.service_name }}.core.logging_config import configure_logging
 
 try:
-    settings = Settings.from_env()
+    settings = Settings()
     if not logging.getLogger().handlers:  # gunicorn.conf.py has configured logging already; `flask run` has not
         configure_logging(settings.log_level)
     app = create_app(settings)  # which reads the settings of the service's parts, such as its database

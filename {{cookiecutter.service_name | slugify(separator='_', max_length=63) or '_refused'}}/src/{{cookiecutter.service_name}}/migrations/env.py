@@ -25,7 +25,7 @@ def render_item(kind: str, item: object, autogen_context: AutogenContext) -> str
 
 
 def run_migrations() -> None:
-    settings: DatabaseSettings = context.config.attributes.get("settings") or DatabaseSettings.from_env()
+    settings: DatabaseSettings = context.config.attributes.get("settings") or DatabaseSettings()
     engine = make_engine(settings)
     try:
         with engine.connect() as connection:
