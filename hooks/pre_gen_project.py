@@ -23,6 +23,7 @@ ANSWERS = json.loads(
         "dependency_manager": cookiecutter.dependency_manager,
         "python_version": cookiecutter.python_version,
         "port": cookiecutter.port,
+        "upstream_services": cookiecutter.upstream_services,
         "use_discount_calculator": cookiecutter.use_discount_calculator,
         "discount_calculator_path": cookiecutter.discount_calculator_path,
         "package_index_url": cookiecutter.package_index_url,
@@ -37,6 +38,8 @@ DERIVED = json.loads(
         "__dist_name": cookiecutter.__dist_name,
         "__env_prefix": cookiecutter.__env_prefix,
         "__resource_label": cookiecutter.__resource_label,
+        "__upstreams": cookiecutter.__upstreams,
+        "__has_upstreams": cookiecutter.__has_upstreams,
     } | tojson }}"""
 )
 
@@ -64,6 +67,9 @@ RESERVED_NAMES = frozenset({
 })
 # fmt: on
 EXAMPLE_NAME = {"service_name": "order_manager", "resource_name": "order"}
+UPSTREAMS_EXAMPLE = "user_manager, billing"
+# An upstream's settings are <PREFIX>_<UPSTREAM>_URL, _CONNECT_TIMEOUT...; these would be the service's own.
+UPSTREAM_NAMES_TAKEN = {"database": "the database's"}
 # Text answers end up in one-line fields (TOML strings, package metadata, YAML labels).
 FREE_TEXT_ANSWERS = ("description", "author_name", "author_email", "discount_calculator_path")
 
@@ -105,6 +111,39 @@ def check_import_name(value: str) -> None:
         raise InvalidAnswer(
             f"service_name {value!r} clashes with a module or dependency of the generated service; "
             f"use a more specific name such as {example}"
+        )
+
+
+def upstream_names(value: object) -> list[str]:
+    """The services ``upstream_services`` names, in order; blank names none."""
+    text = value if isinstance(value, str) else ""
+    return [name.strip() for name in text.split(",")] if text.strip() else []
+
+
+def check_upstream_services(value: object, service_name: str) -> None:
+    """Each upstream becomes a module-level name in clients.py and a ``<PREFIX>_<UPSTREAM>_URL`` variable."""
+    valid = f"use comma-separated snake_case service names such as {UPSTREAMS_EXAMPLE}, or leave it blank for none"
+    if not isinstance(value, str):
+        raise InvalidAnswer(f"upstream_services {value!r} is not text; {valid}")
+    names = upstream_names(value)
+    for name in names:
+        if not name:
+            raise InvalidAnswer(f"upstream_services {value!r} has an empty name between commas; {valid}")
+        if not SNAKE_CASE.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
+            raise InvalidAnswer(f"upstream_services names {name!r}, which is not a snake_case service name; {valid}")
+        if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+            raise InvalidAnswer(f"upstream_services names {name!r}, which is a Python keyword; {valid}")
+        if name in UPSTREAM_NAMES_TAKEN:
+            raise InvalidAnswer(
+                f"upstream_services names {name!r}, whose settings would be the service's own "
+                f"({UPSTREAM_NAMES_TAKEN[name]}); {valid}"
+            )
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InvalidAnswer(f"upstream_services names {duplicates[0]!r} twice; {valid}, each once")
+    if service_name in names:
+        raise InvalidAnswer(
+            f"upstream_services names {service_name!r}, the service itself; {valid}, other than {service_name}"
         )
 
 
@@ -187,6 +226,8 @@ def check_derived_names(answers: dict[str, object], derived: dict[str, object]) 
         "__dist_name": ("service_name", service.replace("_", "-")),
         "__env_prefix": ("service_name", service.upper()),
         "__resource_label": ("resource_name", resource.replace("_", " ")),
+        "__upstreams": ("upstream_services", ",".join(upstream_names(answers["upstream_services"]))),
+        "__has_upstreams": ("upstream_services", "yes" if upstream_names(answers["upstream_services"]) else ""),
     }
     for key, (source, value) in expected.items():
         if derived[key] != value:
@@ -203,6 +244,7 @@ def check_answers(answers: dict[str, object], derived: dict[str, object]) -> Non
     for key in FREE_TEXT_ANSWERS:
         check_single_line(key, answers[key])
     check_port(answers["port"])
+    check_upstream_services(answers["upstream_services"], str(answers["service_name"]))
     for key in BOOLEAN_ANSWERS:
         check_boolean(key, answers[key])
     check_discount_calculator_path(str(answers["discount_calculator_path"]))

@@ -29,6 +29,7 @@ OTHER_TEXT_ANSWERS: dict[str, str] = {
     "port": "9090",
     "discount_calculator_path": "../../libs/discount_calculator",
     "package_index_url": "http://127.0.0.1:8080/simple/",
+    "upstream_services": "billing, shipping_quotes",
 }
 
 

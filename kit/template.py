@@ -77,7 +77,8 @@ OPTIONAL_FILES: dict[str, dict[str, list[Any]]] = TEMPLATE_CONTEXT["__files"]
 
 def kept(name: str, answers: Mapping[str, Any]) -> bool:
     """Whether the file or directory ``name`` of the service template (a path relative to it) stays in a service
-    baked with ``answers``: every answer it belongs to, itself or through a directory above it, keeps it."""
+    baked with ``answers``: every answer it belongs to, itself or through a directory above it, keeps it. A file of
+    a derived variable (``__has_upstreams``) needs the rendered context (``BakedService.context``) as ``answers``."""
     return all(
         answers[answer] in keeping
         for answer, files in OPTIONAL_FILES.items()

@@ -63,6 +63,7 @@ FREE_TEXT_ANSWERS = (
     "port",
     "package_index_url",
     "discount_calculator_path",
+    "upstream_services",
 )
 # Options an answer needs to be rendered at all (otherwise fuzzing it would test nothing but the hook).
 # A blank path needs a private index for the package (the hook refuses PyPI for it), so one is given.
@@ -158,6 +159,20 @@ index_urls = st.one_of(
     st.builds(operator.add, st.sampled_from(["http://", "https://", "https://pypi.example.com/"]), any_text),
     any_text,
 )
+# Upstream names from other words than service names': a realistic list never names the service itself.
+UPSTREAM_WORDS = ("accounts", "pricing", "ledger", "search", "notifications")
+upstream_names = st.builds(
+    lambda first, rest: "_".join([first, *rest]),
+    st.sampled_from(UPSTREAM_WORDS),
+    st.lists(st.from_regex(r"[a-z][a-z0-9]{0,9}", fullmatch=True), max_size=2),
+)
+upstream_lists = st.one_of(
+    st.just(""),
+    st.lists(upstream_names, min_size=1, max_size=3).map(", ".join),
+    st.lists(st.one_of(names, upstream_names), min_size=1, max_size=3).map(",".join),
+    st.sampled_from(["database", "ledger, ledger", "ledger,,search", ",", " , ", "order_manager", "class"]),
+    any_text,
+)
 emails = st.one_of(st.emails(), st.builds(operator.add, any_text, st.just("@example.com")), any_text)
 LIB_PARTS = ["..", ".", "libs", "discount_calculator", "dc-1.0", "my libs", "bücher", "", "~"]
 paths = st.one_of(
@@ -183,6 +198,7 @@ REALISTIC: dict[str, st.SearchStrategy[str]] = {
     "discount_calculator_path": st.lists(st.sampled_from(["..", "libs", "discount_calculator"]), max_size=4).map(
         "/".join
     ),
+    "upstream_services": st.lists(upstream_names, max_size=3, unique=True).map(", ".join),
 }
 ANSWER_STRATEGIES: dict[str, st.SearchStrategy[str]] = {
     "service_name": names,
@@ -193,6 +209,7 @@ ANSWER_STRATEGIES: dict[str, st.SearchStrategy[str]] = {
     "port": ports,
     "package_index_url": index_urls,
     "discount_calculator_path": paths,
+    "upstream_services": upstream_lists,
 }
 
 # A few answers that are plainly fine: the hook must accept them (a hook that refuses everything would otherwise
@@ -203,12 +220,16 @@ PLAINLY_VALID = {
     "port": re.compile(r"[1-9][0-9]{3,4}"),
     "package_index_url": re.compile(r"(?:https?://(?:[a-z0-9.-]+|\[::1\])(?::[0-9]{1,5})?(?:/[a-z0-9._-]*)*)?"),
     "discount_calculator_path": re.compile(r"(?:(?:\.\./)*[a-z0-9_.-]+(?:/[a-z0-9_.-]+)*)?"),
+    "upstream_services": re.compile(rf"(?:{'|'.join(UPSTREAM_WORDS)})(?:_[a-z][a-z0-9]{{0,9}}){{0,2}}"),
 }
 
 
 def plainly_valid(key: str, value: str) -> bool:
     if key in ("description", "author_name", "author_email"):  # README: any single line of text
         return not any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value)
+    if key == "upstream_services":  # each name plainly valid, once
+        parts = [part.strip() for part in value.split(",")] if value.strip() else []
+        return len(set(parts)) == len(parts) and all(PLAINLY_VALID[key].fullmatch(part) for part in parts)
     if key == "port":
         return bool(PLAINLY_VALID[key].fullmatch(value)) and 1024 <= int(value) <= 65535
     return bool(PLAINLY_VALID[key].fullmatch(value))
@@ -374,6 +395,11 @@ def check_baked(project: Path, expected: dict[str, Any], sandbox: Path, output_d
         n.name for n in ast.walk(ast.parse((package / "api.py").read_text())) if isinstance(n, ast.FunctionDef)
     }
     assert f"create_{expected['resource_name']}" in functions, shown
+    upstreams = [name.strip() for name in expected["upstream_services"].split(",") if name.strip()]
+    clients = package / "clients.py"
+    assert clients.exists() == bool(upstreams), shown
+    if upstreams:
+        assert all(f'{name} = Upstream("{name}")' in clients.read_text(encoding="utf-8") for name in upstreams), shown
     if expected["include_kubernetes"]:
         deployment = yaml.safe_load((project / "deploy" / "k8s" / "deployment.yaml").read_text(encoding="utf-8"))
         container = deployment["spec"]["template"]["spec"]["containers"][0]
@@ -437,7 +463,7 @@ def assert_no_frame_in_template_code(error: BaseException, shown: str) -> None:
     "Any free text bakes a service that parses and carries it intact, or is refused in one line", layer="offline"
 )
 @pytest.mark.parametrize("key", FREE_TEXT_ANSWERS)
-@settings(FUZZ, max_examples=FUZZ.max_examples // 2)  # for each of eight answers; the combined test bakes all
+@settings(FUZZ, max_examples=FUZZ.max_examples // 2)  # for each of nine answers; the combined test bakes all
 @given(data=st.data())
 def test_any_text_for_one_answer_bakes_a_parseable_service_or_is_refused_cleanly(
     key: str,
@@ -451,7 +477,7 @@ def test_any_text_for_one_answer_bakes_a_parseable_service_or_is_refused_cleanly
     check_answers({key: value, **OPTIONS_FOR.get(key, {})}, (key,), tmp_path_factory, cookiecutter_config, capfd)
 
 
-# Not shrunk: shrinking eight answers at once takes minutes; the one-answer tests above give minimal reproducers.
+# Not shrunk: shrinking nine answers at once takes minutes; the one-answer tests above give minimal reproducers.
 @pytest.mark.promise(
     "Any free text bakes a service that parses and carries it intact, or is refused in one line", layer="offline"
 )

@@ -42,10 +42,17 @@ REFUSALS = [
     ("discount_calculator_path", "/abs/libs/discount_calculator", "is not a relative POSIX path"),
     ("discount_calculator_path", "../my libs/dc#1", "is not a relative POSIX path"),
     ("use_discount_calculator", "yes", "discount_calculator_path is blank and package_index_url is PyPI"),
+    ("upstream_services", "user-manager", "upstream_services names 'user-manager', which is not a snake_case"),
+    ("upstream_services", "billing,,users", "upstream_services 'billing,,users' has an empty name between commas"),
+    ("upstream_services", "billing, billing", "upstream_services names 'billing' twice"),
+    ("upstream_services", "billing, order_manager", "upstream_services names 'order_manager', the service itself"),
+    ("upstream_services", "import", "upstream_services names 'import', which is a Python keyword"),
+    ("upstream_services", "database", "upstream_services names 'database', whose settings would be the service's"),
     # Private variables are derived, not prompted for; extra_context can still set one.
     ("__dist_name", "evil", "__dist_name 'evil' is derived from service_name and cannot be set"),
     ("__env_prefix", "OTHER", "__env_prefix 'OTHER' is derived from service_name"),
     ("__resource_label", "thing", "__resource_label 'thing' is derived from resource_name"),
+    ("__upstreams", "billing", "__upstreams 'billing' is derived from upstream_services"),
 ]
 # Choices outside the list never reach our hook: cookiecutter itself refuses them, naming the variable.
 REFUSED_BY_COOKIECUTTER = [

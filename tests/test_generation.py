@@ -28,7 +28,16 @@ from kit.answers import (
     rendered_context,
 )
 from kit.processes import clean_environment, real_interpreter, run
-from kit.template import MANAGERS, OPTIONAL_FILES, PROJECT_TEMPLATE, PYTHONS, TOOL_PINS, TOOLS_BIN, kept
+from kit.template import (
+    MANAGERS,
+    OPTIONAL_FILES,
+    PROJECT_TEMPLATE,
+    PYTHONS,
+    TEMPLATE_CONTEXT,
+    TOOL_PINS,
+    TOOLS_BIN,
+    kept,
+)
 
 RENDERED, REFUSED = answer_combinations()
 UNRENDERED = re.compile(r"\{\{|\{%|%\}|\{#|cookiecutter\.")
@@ -110,7 +119,8 @@ def test_every_toml_yaml_and_json_file_parses(service: BakedService) -> None:
 
 
 def test_each_file_the_answers_choose_is_in_the_template() -> None:
-    assert set(OPTIONAL_FILES) <= set(answer_values()), "cookiecutter.json's __files names an answer it does not ask"
+    derived = {key for key in TEMPLATE_CONTEXT if key.startswith("__")}  # such as __has_upstreams, from an answer
+    assert set(OPTIONAL_FILES) <= set(answer_values()) | derived, "cookiecutter.json's __files names an unknown answer"
     missing = [name for files in OPTIONAL_FILES.values() for name in files if not (PROJECT_TEMPLATE / name).exists()]
     assert missing == [], "cookiecutter.json's __files names paths the service template does not have"
 
@@ -120,7 +130,7 @@ def test_only_the_chosen_options_files_remain(service: BakedService) -> None:
     for answer, files in OPTIONAL_FILES.items():
         for name in files:
             there = (service.path / rendered(name, service.answers)).exists()
-            assert there == kept(name, service.answers), f"{name}, {answer}={service.answers[answer]!r}"
+            assert there == kept(name, service.context), f"{name}, {answer}={service.context[answer]!r}"
 
 
 @pytest.mark.promise("Only the chosen options' files remain, and the generated code is ruff clean", layer="offline")

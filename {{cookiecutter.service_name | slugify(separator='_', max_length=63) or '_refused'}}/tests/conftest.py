@@ -30,6 +30,19 @@ def app() -> Flask:
 {%- endif %}
 
 
+{%- if cookiecutter.__upstreams %}
+
+
+@pytest.fixture(autouse=True)
+def upstream_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every upstream's URL, required at start, set to a port nothing listens on: a test that calls one says where
+    (tests/test_upstream.py serves a fake one)."""
+{%- for name in cookiecutter.__upstreams.split(",") %}
+    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}_{{ name | upper }}_URL", "http://127.0.0.1:9")
+{%- endfor %}
+{%- endif %}
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()

@@ -19,6 +19,9 @@ from {{ cookiecutter.service_name }}.core.request_tracking import RequestTrackin
 {%- if cookiecutter.use_opentelemetry %}
 from {{ cookiecutter.service_name }}.core.tracing import instrument
 {%- endif %}
+{%- if cookiecutter.__upstreams %}
+from {{ cookiecutter.service_name }}.core.upstream import register_upstreams
+{%- endif %}
 
 
 def create_core_app(settings: Settings | None = None) -> Flask:
@@ -41,5 +44,8 @@ def create_core_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
 {%- if cookiecutter.database != "none" %}
     register_database(app)
+{%- endif %}
+{%- if cookiecutter.__upstreams %}
+    register_upstreams(app)
 {%- endif %}
     return app

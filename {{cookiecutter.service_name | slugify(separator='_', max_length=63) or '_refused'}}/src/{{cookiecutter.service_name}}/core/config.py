@@ -100,12 +100,13 @@ class ServiceSettings(BaseSettings):
 
     @classmethod
     def _range(cls, name: str) -> str:
-        """The values the ``Field(ge=..., le=...)`` of ``name`` allows, in words."""
+        """The values the ``Field(ge=..., le=...)`` (or ``gt``, ``lt``) of ``name`` allows, in words."""
         rules = cls.model_fields[name].metadata
-        bounds = {key: getattr(rule, key) for rule in rules for key in ("ge", "le") if hasattr(rule, key)}
+        bounds = {key: getattr(rule, key) for rule in rules for key in ("gt", "ge", "lt", "le") if hasattr(rule, key)}
         if "ge" in bounds and "le" in bounds:
             return f"{bounds['ge']} to {bounds['le']}"
-        return f"at least {bounds['ge']}" if "ge" in bounds else f"at most {bounds.get('le')}"
+        words = {"gt": "more than", "ge": "at least", "lt": "less than", "le": "at most"}
+        return ", ".join(f"{words[key]} {bound}" for key, bound in bounds.items())
 
     @classmethod
     def _refusal(cls, error: ErrorDetails) -> str:
@@ -116,10 +117,12 @@ class ServiceSettings(BaseSettings):
             return f"{variable} is not set"
         if error["type"] == "value_error":  # the service's own validators say what would be valid
             reason = str(error.get("ctx", {}).get("error", error["msg"]))
-        elif error["type"] in ("greater_than_equal", "less_than_equal"):
+        elif error["type"] in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             return f"{variable}={value} is out of range; use {cls._range(name)}"
         elif error["type"].startswith("int_"):
             reason = "is not an integer"
+        elif error["type"].startswith("float_"):
+            reason = "is not a number"
         elif error["type"].startswith("bool_"):
             reason = "is not a yes/no value; use true or false"
         else:

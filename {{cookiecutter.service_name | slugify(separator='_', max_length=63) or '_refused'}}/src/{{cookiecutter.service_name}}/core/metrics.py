@@ -43,6 +43,13 @@ def scrape() -> Response:
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
 
+def app_registry(app: Flask) -> CollectorRegistry:
+    """The registry ``/metrics`` serves outside gunicorn, where a part of the service adds metrics of its own (a new
+    one, never served, when metrics are off)."""
+    registry: CollectorRegistry | None = app.extensions.get(_REGISTRY)
+    return CollectorRegistry() if registry is None else registry
+
+
 def register_metrics(app: Flask) -> Observer:
     """Serve ``/metrics`` from ``app`` and return what times its requests (given to ``RequestTracking``, app.py)."""
     registry = CollectorRegistry()
