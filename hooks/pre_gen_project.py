@@ -57,10 +57,11 @@ MAX_NAME_LENGTH = 63
 # Import names the generated service already uses; a service or resource of the same name would shadow them.
 # fmt: off
 RESERVED_NAMES = frozenset({
-    "api", "app", "blinker", "click", "config", "conftest", "core", "discount_calculator", "errors", "flask",
-    "flit_core", "gunicorn", "health", "itsdangerous", "jinja2", "logging_config", "markupsafe", "metrics", "mypy",
-    "openapi", "packaging", "pip", "prometheus_client", "pytest", "request_body", "request_tracking", "ruff", "src",
-    "test", "tests", "werkzeug", "wsgi",
+    "annotated_types", "api", "app", "blinker", "click", "config", "conftest", "core", "discount_calculator",
+    "errors", "flask", "flask_openapi3", "flit_core", "gunicorn", "health", "itsdangerous", "jinja2",
+    "logging_config", "markupsafe", "metrics", "mypy", "openapi", "packaging", "pip", "prometheus_client",
+    "pydantic", "pydantic_core", "pytest", "request_body", "request_tracking", "ruff", "src", "test", "tests",
+    "typing_inspection", "werkzeug", "wsgi",
     # With use_opentelemetry: the SDK, the exporter and what they bring.
     "certifi", "charset_normalizer", "google", "idna", "importlib_metadata", "opentelemetry", "requests",
     "tracing", "typing_extensions", "urllib3", "wrapt", "zipp",

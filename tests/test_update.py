@@ -136,6 +136,13 @@ def replace_once(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def add_runtime_requirement(context_file: Path, requirement: str) -> None:
+    """Append ``requirement`` to the runtime list of cookiecutter.json, whatever else the list holds."""
+    context = json.loads(context_file.read_text())
+    context["__requirements"]["runtime"].append(requirement)
+    context_file.write_text(json.dumps(context, indent=2, ensure_ascii=False) + "\n")
+
+
 @dataclass
 class MovingTemplate:
     """A git clone of this template (its working tree as it is) that moves on by one commit, once."""
@@ -154,11 +161,7 @@ class MovingTemplate:
             (service / "LICENSE").unlink()
             # After the template's runtime list, where each team's tool puts its own addition: in a service without
             # the shared package or traces, the two collide as text.
-            replace_once(
-                self.path / "cookiecutter.json",
-                '"prometheus-client>=0.20,<1"]',
-                f'"prometheus-client>=0.20,<1", "{TEMPLATE_DEPENDENCY}>=5"]',
-            )
+            add_runtime_requirement(self.path / "cookiecutter.json", f"{TEMPLATE_DEPENDENCY}>=5")
             replace_once(service / "Dockerfile", "WORKDIR /build\n", "WORKDIR /opt/build\n")
             replace_once(self.path / "CHANGELOG.md", "## Unreleased\n\n", f"## Unreleased\n\n{CHANGELOG_ENTRY}\n")
             # A change to the updater made only in the new version: the update must run this one.
@@ -583,6 +586,8 @@ class TagOut(BaseModel):
     id: int
     label: str
 """
+# The team's model goes in before this one, beside the models it goes with.
+OUT_MODEL = "\n\nclass OrderOut(BaseModel):"
 
 
 def commit_working_tree(clone: Path) -> str:
@@ -606,7 +611,9 @@ def test_a_service_from_before_core_keeps_its_teams_modules_migration_and_depend
     service = service_generated_at(tmp_path, clone, BEFORE_CORE, database="sqlite")
     package = service.path / "src" / "order_manager"
     (package / "models.py").write_text((package / "models.py").read_text() + TEAM_TABLE)
-    (package / "schemas.py").write_text((package / "schemas.py").read_text() + TEAM_SCHEMA)
+    # Beside the models it goes with: the end of the file held the template's error and status models, which moved
+    # to core/ since, so a model appended after them collides with their removal (the CHANGELOG says so).
+    replace_once(package / "schemas.py", OUT_MODEL, TEAM_SCHEMA + OUT_MODEL)
     service.make("migrate")
     service.make("migration", "MESSAGE=add tags")
     [team_migration] = [path.name for path in (package / "migrations" / "versions").glob("*_add_tags.py")]

@@ -1,7 +1,7 @@
 {%- set cc = cookiecutter -%}
 {%- set model = cc.__model_name -%}
-"""What the API takes and gives, as pydantic models: the views validate and answer with them, and openapi.py builds
-the document's schemas from them, so the two cannot drift apart as fields are added."""
+"""What the API takes and gives, as pydantic models: the views are typed with them and answer with them, and
+flask-openapi3 derives the OpenAPI document's schemas from them, so the two cannot drift apart as fields are added."""
 
 from __future__ import annotations
 
@@ -31,7 +31,6 @@ Timestamp = Annotated[
             "type": "string",
             "format": "date-time",
             "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$",
-            "examples": ["2026-12-07T23:34:03.960216Z"],
         }
     ),
 ]
@@ -59,7 +58,14 @@ class {{ model }}Out(BaseModel):
     created_at: Timestamp
 
 
+# The header the create answer carries besides its body, for the OpenAPI document.
+_LOCATION = {"Location": {"description": "Where to read it back", "schema": {"type": "string"}}}
+
+
 class {{ model }}Created({{ model }}Out):
+    # flask-openapi3 reads an answer's headers from a key of the model's config that pydantic's type does not list.
+    model_config = ConfigDict(openapi_extra={"headers": _LOCATION})  # type: ignore[typeddict-unknown-key]
+
     message: str
 
 
@@ -70,6 +76,12 @@ class {{ model }}Page(BaseModel):
     next: str | None
 
 
+class RecordPath(BaseModel):
+    """The id in a {{ cc.__resource_label }}'s path."""
+
+    record_id: int = Field(ge=0, le=MAX_ID)
+
+
 class PageQuery(BaseModel):
     """The list's query string: at most ``limit`` items with an id greater than ``after``."""
 
@@ -77,18 +89,3 @@ class PageQuery(BaseModel):
 
     limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
     after: int = Field(default=0, ge=0, le=MAX_ID)
-
-
-class ErrorDetail(BaseModel):
-    code: int
-    name: str
-    message: str
-    fields: dict[str, str] | None = Field(default=None, description="What is wrong with each field (422 only)")
-
-
-class Error(BaseModel):
-    error: ErrorDetail
-
-
-class Status(BaseModel):
-    status: str

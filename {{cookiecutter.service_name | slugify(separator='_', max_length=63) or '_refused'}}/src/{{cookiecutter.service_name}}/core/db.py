@@ -16,15 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy
-from flask import Flask, current_app, g, json
-from pydantic import ValidationError
+from flask import Flask, current_app, g
 from sqlalchemy import DateTime, Engine, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
-from werkzeug.exceptions import ServiceUnavailable, UnprocessableEntity
+from werkzeug.exceptions import ServiceUnavailable
 from werkzeug.wrappers import Response
 
 from {{ cookiecutter.service_name }}.core.db_settings import DatabaseSettings, IdempotencySettings
@@ -134,17 +133,6 @@ def _database_error(error: SQLAlchemyError) -> Response:
     return json_error(ServiceUnavailable("The database cannot be reached; try again.", retry_after=RETRY_AFTER_SECONDS))
 
 
-def _invalid_fields(error: ValidationError) -> Response:
-    """422, naming each field that is missing, unknown or not valid (schemas.py), with what is wrong with it."""
-    unprocessable = UnprocessableEntity("A field is missing or not valid.")
-    fields = {".".join(map(str, problem["loc"])) or "body": problem["msg"] for problem in error.errors()}
-    response = json_error(unprocessable)
-    response.data = json.dumps(
-        {"error": {"code": 422, "name": unprocessable.name, "message": unprocessable.description, "fields": fields}}
-    )
-    return response
-
-
 def register_database(app: Flask) -> None:
     """Give ``app`` the database its environment names. The settings are read now, so that a missing or malformed
     one stops the service as it starts; the engine is made on first use, in each process."""
@@ -152,5 +140,4 @@ def register_database(app: Flask) -> None:
     app.extensions["idempotency_settings"] = IdempotencySettings()
     app.teardown_appcontext(_close_session)
     app.register_error_handler(SQLAlchemyError, _database_error)
-    app.register_error_handler(ValidationError, _invalid_fields)
     add_readiness_check(app, "database", answers)

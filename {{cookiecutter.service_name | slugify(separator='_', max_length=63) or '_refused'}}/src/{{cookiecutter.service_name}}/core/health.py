@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, current_app
-from flask.typing import ResponseReturnValue
+from flask import Flask, current_app
+from flask_openapi3.blueprint import APIBlueprint
 {%- if cookiecutter.use_opentelemetry %}
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 {%- endif %}
+from pydantic import BaseModel
 
-health = Blueprint("health", __name__)
+from {{ cookiecutter.service_name }}.core.openapi import view_name
+
+health = APIBlueprint("health", __name__, operation_id_callback=view_name)
+
+
+class Status(BaseModel):
+    status: str
 
 
 def add_readiness_check(app: Flask, name: str, answers: Callable[[], bool]) -> None:
@@ -19,13 +26,15 @@ def add_readiness_check(app: Flask, name: str, answers: Callable[[], bool]) -> N
     app.extensions.setdefault("readiness_checks", []).append((name, answers))
 
 
-@health.get("/healthz")
+@health.get("/healthz", responses={200: Status})
 def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@health.get("/readyz")
-def readyz() -> ResponseReturnValue:
+@health.get("/readyz", responses={200: Status, 503: Status})
+def readyz() -> tuple[dict[str, str], int]:
+    """Readiness: every dependency the service needs answers."""
     # Not ready while a dependency does not answer: traffic goes to instances that can serve it. /healthz asks none
     # of them, so an outage of one does not get every instance restarted.
     checks: list[tuple[str, Callable[[], bool]]] = current_app.extensions.get("readiness_checks", [])
@@ -37,4 +46,4 @@ def readyz() -> ResponseReturnValue:
 {%- endif %}
     if down is not None:
         return {"status": f"{down} unreachable"}, 503
-    return {"status": "ready"}
+    return {"status": "ready"}, 200

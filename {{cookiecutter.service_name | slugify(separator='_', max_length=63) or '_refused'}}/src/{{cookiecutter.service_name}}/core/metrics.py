@@ -18,23 +18,31 @@ from __future__ import annotations
 import os
 from wsgiref.types import WSGIEnvironment
 
-from flask import Blueprint, Flask, Request, current_app
+from flask import Flask, Request, current_app
+from flask_openapi3.blueprint import APIBlueprint
+from flask_openapi3.openapi import OpenAPI
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from werkzeug.wrappers import Response
 
+from {{ cookiecutter.service_name }}.core.openapi import view_name
 from {{ cookiecutter.service_name }}.core.request_tracking import Observer
 
-metrics = Blueprint("metrics", __name__)
+blueprint = APIBlueprint("metrics", __name__, operation_id_callback=view_name)
 
 UNMATCHED_ROUTE = ""
 # Any other method is counted as "_OTHER", as OpenTelemetry does: a client must not be able to create series at will.
 _KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
 _REGISTRY = "{{ cookiecutter.service_name }}.core.metrics.registry"
+_SCRAPE = {
+    "description": "Metrics of every worker, added up",
+    "content": {"text/plain": {"schema": {"type": "string"}}},
+}
 
 
-@metrics.get("/metrics")
-def scrape() -> Response:
+@blueprint.get("/metrics", responses={200: _SCRAPE})
+def metrics() -> Response:
+    """Request metrics in the Prometheus text format."""
     if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
         registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -50,7 +58,7 @@ def app_registry(app: Flask) -> CollectorRegistry:
     return CollectorRegistry() if registry is None else registry
 
 
-def register_metrics(app: Flask) -> Observer:
+def register_metrics(app: OpenAPI) -> Observer:
     """Serve ``/metrics`` from ``app`` and return what times its requests (given to ``RequestTracking``, app.py)."""
     registry = CollectorRegistry()
     app.extensions[_REGISTRY] = registry
@@ -60,7 +68,7 @@ def register_metrics(app: Flask) -> Observer:
         ["http_request_method", "http_route", "http_response_status_code"],
         registry=registry,
     )
-    app.register_blueprint(metrics)
+    app.register_api(blueprint)
 
     # The labelled children, kept rather than looked up again with labels() on every request; one per series.
     children: dict[tuple[str, str, str], Histogram] = {}

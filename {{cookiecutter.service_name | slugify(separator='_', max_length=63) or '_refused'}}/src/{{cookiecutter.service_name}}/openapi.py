@@ -1,2 +1,0 @@
-{#- The service without a database answers with a message; with one, it stores and lists what it is sent. -#}
-{%- include "service/openapi_" ~ ("message" if cookiecutter.database == "none" else "stored") ~ ".py.jinja" %}
