@@ -258,8 +258,7 @@ def test_no_acknowledged_write_is_lost_when_postgresql_restarts_and_a_worker_is_
 
 
 @pytest.mark.promise(
-    "On a new service, a change to models.py (its own timestamp type included) becomes a migration by make migration "
-    "that passes lint and tests",
+    "On a new service, a model change (its own timestamp type too) becomes a migration that passes lint and tests",
     layer="install",
 )
 def test_a_model_change_on_a_new_service_becomes_a_migration_that_passes_lint_and_tests(baked: Baker) -> None:

@@ -104,6 +104,11 @@ def test_the_create_view_documents_its_body_and_its_answers(document: dict[str, 
     assert {"400", "413", "415", "422"} <= set(answered)
 {%- if cc.database != "none" %}
     assert "Location" in create["responses"]["201"]["headers"]
+    # A create may be sent again with an Idempotency-Key (core/idempotency.py); 409 while the first is in flight.
+    assert "409" in answered
+    [key] = create["parameters"]
+    assert (key["name"], key["in"], key["required"]) == ("Idempotency-Key", "header", False)
+    assert key["schema"]["maxLength"] == 255
 {%- endif %}
 
 

@@ -50,6 +50,24 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
 # 1 to MAX_KEY_LENGTH printable ASCII characters, without a space at either end (a server strips those).
 _VALID_KEY = re.compile(r"[!-~](?:[ -~]{0,253}[!-~])?")
+# The header in the OpenAPI document of a view that takes it: ``@api.post(..., openapi_extensions=DOCUMENTED)``, with
+# 409 among its answers (and 400, 422, which its models give it already).
+DOCUMENTED = {
+    "parameters": [
+        {
+            "name": HEADER,
+            "in": "header",
+            "required": False,
+            "description": "Sent again with the same body, the request gets the first answer and creates nothing.",
+            "schema": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": MAX_KEY_LENGTH,
+                "pattern": f"^{_VALID_KEY.pattern}$",
+            },
+        }
+    ]
+}
 # A first request still unanswered after this long is taken for one whose worker died, and its key is taken over. A
 # create takes milliseconds; the lease is well past the longest wait for the database (pool, then connection).
 IN_FLIGHT_LEASE = timedelta(seconds=30)
