@@ -79,7 +79,29 @@ def serving(
     ``settings``: more of the service's variables, without their prefix (``{"ACCESS_LOG": "true"}``).
     The server's output is in ``serve.log`` in the service's directory.
     """
-    port = free_port()
+    with served(service, command, settings) as server:
+        yield server.url
+
+
+@dataclass
+class Served:
+    """A service ``served`` runs: its base URL, and the process its command started, in a group of its own."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+
+@contextmanager
+def served(
+    service: BakedService,
+    command: list[str] | None = None,
+    settings: Mapping[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[Served]:
+    """``serving``, on ``port`` when given (a service started again where its clients expect it), yielding the
+    process too: a test may stop and continue its group (the server's output is in ``serve.log``, written anew at
+    each start)."""
+    port = port or free_port()
     prefix = service.env_prefix
     if service.answers.get("database", "none") != "none":
         service.make("migrate")
@@ -93,8 +115,8 @@ def serving(
             **{f"{prefix}_{name}": value for name, value in (settings or {}).items()},
         }
     )
-    with running(command or ["make", "serve"], service.path, env, service.path / "serve.log", port):
-        yield f"http://127.0.0.1:{port}"
+    with running(command or ["make", "serve"], service.path, env, service.path / "serve.log", port) as process:
+        yield Served(f"http://127.0.0.1:{port}", process)
 
 
 @dataclass

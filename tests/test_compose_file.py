@@ -47,6 +47,17 @@ def test_each_service_starts_once_its_migrations_ran_on_its_own_database() -> No
         assert migrate["command"] == ["python", "-m", f"{name}.core.migrate"]
         assert migrate["environment"][variable] == service["environment"][variable]
         assert migrate["depends_on"] == {"postgres": {"condition": "service_healthy"}}
-        assert service["depends_on"] == {f"{name}_migrate": {"condition": "service_completed_successfully"}}
+        assert service["depends_on"][f"{name}_migrate"] == {"condition": "service_completed_successfully"}
         databases.add(service["environment"][variable].rsplit("/", 1)[1])
     assert len(databases) == len(SERVICES)
+
+
+@pytest.mark.promise("The example's compose file has order_manager call user_manager where it listens", layer="offline")
+def test_order_manager_calls_user_manager_where_it_listens_once_it_is_healthy() -> None:
+    services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
+    order, user = services["order_manager"], services["user_manager"]
+
+    port = user["environment"]["USER_MANAGER_PORT"]  # ${USER_MANAGER_PORT:-8002}, the same expression
+    assert order["environment"]["ORDER_MANAGER_USER_MANAGER_URL"] == f"http://127.0.0.1:{port}"
+    assert order["depends_on"]["user_manager"] == {"condition": "service_healthy"}
+    assert "user_manager" not in user.get("depends_on", {}), "user_manager calls no one"

@@ -108,6 +108,13 @@ def database_options(image: BuiltImage) -> list[str]:
     return []
 
 
+def upstream_options(image: BuiltImage) -> list[str]:
+    """The URL of each service the image's service calls (order_manager of the example calls user_manager), required
+    at start: where the suite points it."""
+    upstreams = [name for name in image.service.environment if name.endswith("_URL") and "DATABASE" not in name]
+    return [option for name in upstreams for option in ("--env", f"{name}={image.service.environment[name]}")]
+
+
 @pytest.fixture(scope="module")
 def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
     """The image running with a read-only root file system on a free 127.0.0.1 port, its database migrated first by
@@ -119,7 +126,7 @@ def container(image: BuiltImage) -> Iterator[tuple[str, str]]:
                "python", "-m", f"{image.service.name}.core.migrate")  # fmt: skip
     container_id = docker(
         "run", "--detach", "--network", "host", "--read-only", "--health-interval", "1s", *database_options(image),
-        "--env", f"{prefix}_HOST=127.0.0.1", "--env", f"{prefix}_PORT={port}", image.tag,
+        *upstream_options(image), "--env", f"{prefix}_HOST=127.0.0.1", "--env", f"{prefix}_PORT={port}", image.tag,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -240,7 +247,8 @@ def test_make_docker_run_starts_the_image_on_the_services_port(image: BuiltImage
     port = free_port()
     prefix = image.service.env_prefix
     name = f"template-test-docker-run-{port}"
-    flags = " ".join(["--network host", f"--name {name}", f"--env {prefix}_HOST=127.0.0.1", *database_options(image)])
+    flags = " ".join(["--network host", f"--name {name}", f"--env {prefix}_HOST=127.0.0.1", *database_options(image),
+                      *upstream_options(image)])  # fmt: skip
     command = ["make", "docker-run", f"IMAGE={image.tag}", f"PORT={port}", f"DOCKER_RUN_FLAGS={flags}"]
     process = subprocess.Popen(command, cwd=image.service.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
