@@ -24,6 +24,7 @@ ANSWERS = json.loads(
         "python_version": cookiecutter.python_version,
         "port": cookiecutter.port,
         "upstream_services": cookiecutter.upstream_services,
+        "authentication": cookiecutter.authentication,
         "use_discount_calculator": cookiecutter.use_discount_calculator,
         "discount_calculator_path": cookiecutter.discount_calculator_path,
         "package_index_url": cookiecutter.package_index_url,
@@ -43,9 +44,9 @@ DERIVED = json.loads(
     } | tojson }}"""
 )
 
-# The choices (license, dependency_manager, python_version) are not checked here: cookiecutter refuses a value
-# outside cookiecutter.json's list, from the prompt, the command line and extra_context alike, before any hook
-# (a replay file holds answers cookiecutter has already checked).
+# The choices (license, dependency_manager, python_version, database, authentication) are not checked here:
+# cookiecutter refuses a value outside cookiecutter.json's list, from the prompt, the command line and extra_context
+# alike, before any hook (a replay file holds answers cookiecutter has already checked).
 BOOLEAN_ANSWERS = ("use_discount_calculator", "use_opentelemetry", "include_kubernetes", "include_ci_workflow")
 SNAKE_CASE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 PORT = re.compile(r"[1-9][0-9]{3,4}")

@@ -47,7 +47,13 @@ DOCUMENT_CASES = {
         "include_kubernetes": True,
         "include_ci_workflow": True,
     },
-    "database=sqlite": {"database": "sqlite", "dependency_manager": "pip", "include_kubernetes": True},
+    "database=sqlite": {
+        "database": "sqlite",
+        "dependency_manager": "pip",
+        "upstream_services": "user_manager",
+        "authentication": "jwt",
+        "include_kubernetes": True,
+    },
     **{
         f"longest-names,database={database}": {
             "service_name": "inventory_" + "x" * 53,
@@ -74,7 +80,10 @@ def intended_headings(answers: dict[str, Any]) -> list[str]:
     """The level-2 headings of the service README, in order, for these answers."""
     shared = ["The shared discount-calculator package"] if answers["use_discount_calculator"] else []
     database = ["Database"] if answers.get("database", "none") != "none" else []
-    sections = ["Requirements", "Commands", "Layout", "Adding an endpoint", "Adding a dependency", *shared, *database]
+    calling = ["Calling other services"] if answers.get("upstream_services") else []
+    authentication = ["Authentication"] if answers.get("authentication") == "jwt" else []
+    sections = ["Requirements", "Commands", "Layout", "Adding an endpoint", "Adding a dependency", *shared]
+    sections += [*calling, *authentication, *database]
     return [*sections, "Configuration", "Observability", "Deployment", "Keeping up with the template"]
 
 

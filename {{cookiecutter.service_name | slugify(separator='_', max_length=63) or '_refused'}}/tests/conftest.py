@@ -41,6 +41,16 @@ def upstream_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("{{ cookiecutter.__env_prefix }}_{{ name | upper }}_URL", "http://127.0.0.1:9")
 {%- endfor %}
 {%- endif %}
+{%- if cookiecutter.authentication == "jwt" %}
+
+
+@pytest.fixture(autouse=True)
+def token_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The token settings, required at start; tests/test_auth.py serves a key set and signs tokens for them."""
+    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}_JWT_ISSUER", "https://idp.test/")
+    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}_JWT_AUDIENCE", "{{ cookiecutter.service_name }}")
+    monkeypatch.setenv("{{ cookiecutter.__env_prefix }}_JWKS_URL", "http://127.0.0.1:9/jwks")
+{%- endif %}
 
 
 @pytest.fixture

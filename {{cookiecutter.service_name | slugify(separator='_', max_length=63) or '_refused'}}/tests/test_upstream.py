@@ -160,6 +160,23 @@ def test_a_call_answers_like_an_http_response_and_passes_the_request_id_on(
     assert (response.status_code, response.json) == (201, {"id": 8})
     [seen] = fake_upstream.seen
     assert (seen.method, seen.path, seen.headers["X-Request-ID"]) == ("GET", "/things/7", "caller-1")
+{%- if cookiecutter.authentication == "jwt" %}
+
+
+def test_the_callers_bearer_token_goes_on_to_the_upstream(client: FlaskClient, fake_upstream: FakeUpstream) -> None:
+    client.get("/relay", headers={"Authorization": "Bearer the-callers-token"})
+    client.get("/relay", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+
+    assert fake_upstream.seen[0].headers["Authorization"] == "Bearer the-callers-token"
+    assert "Authorization" not in fake_upstream.seen[1].headers
+
+
+def test_an_authorization_the_call_passes_wins_over_the_callers(app: Flask, fake_upstream: FakeUpstream) -> None:
+    with app.test_request_context(headers={"Authorization": "Bearer the-callers-token"}):
+        clients.{{ upstream }}.get("/things/7", headers={"Authorization": "Bearer the-services-own-token"})
+
+    assert fake_upstream.seen[0].headers["Authorization"] == "Bearer the-services-own-token"
+{%- endif %}
 
 
 def test_the_client_is_usable_in_an_app_context(app: Flask, fake_upstream: FakeUpstream) -> None:

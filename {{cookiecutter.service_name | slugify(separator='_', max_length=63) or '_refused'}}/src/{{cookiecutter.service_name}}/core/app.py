@@ -8,6 +8,9 @@ from __future__ import annotations
 from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 
+{% if cookiecutter.authentication == "jwt" -%}
+from {{ cookiecutter.service_name }}.core.auth import register_authentication
+{% endif -%}
 from {{ cookiecutter.service_name }}.core.config import Settings
 {%- if cookiecutter.database != "none" %}
 from {{ cookiecutter.service_name }}.core.db import register_database
@@ -62,5 +65,8 @@ def create_core_app(settings: Settings | None = None) -> OpenAPI:
     register_openapi(app)
 {%- if cookiecutter.__upstreams %}
     register_upstreams(app)
+{%- endif %}
+{%- if cookiecutter.authentication == "jwt" %}
+    register_authentication(app)
 {%- endif %}
     return app

@@ -29,6 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 from flask import Flask, current_app, has_request_context
+{%- if cookiecutter.authentication == "jwt" %}
+from flask import request as inbound
+{%- endif %}
 {%- if cookiecutter.use_opentelemetry %}
 from opentelemetry import propagate, trace
 {%- endif %}
@@ -384,6 +387,18 @@ def _inbound_request_id() -> str | None:
         return current_request_id()
     except KeyError:
         return None
+{%- if cookiecutter.authentication == "jwt" %}
+
+
+def _inbound_bearer() -> str | None:
+    """The bearer ``Authorization`` of the request being served, forwarded so that the upstream checks the same
+    caller; a call that passes an ``Authorization`` of its own (such as the service's client-credentials token)
+    sends that instead."""
+    if not has_request_context():
+        return None
+    authorization = inbound.headers.get("Authorization", "")
+    return authorization if authorization[:7].lower() == "bearer " else None
+{%- endif %}
 
 
 def _bounded(seconds: float) -> AbstractContextManager[object]:
@@ -456,6 +471,11 @@ class Upstream:
         request_id = _inbound_request_id()
         if request_id is not None and REQUEST_ID_HEADER not in outgoing:
             outgoing[REQUEST_ID_HEADER] = request_id
+{%- if cookiecutter.authentication == "jwt" %}
+        bearer = _inbound_bearer()
+        if bearer is not None and "Authorization" not in outgoing:
+            outgoing["Authorization"] = bearer
+{%- endif %}
         request = caller.client.build_request(
             method.upper(), path, params=params, json=json, content=content, headers=outgoing
         )
