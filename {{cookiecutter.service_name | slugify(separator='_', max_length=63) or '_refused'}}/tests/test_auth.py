@@ -59,6 +59,14 @@ class Provider:
 
 
 @pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A client that sends the token each test gives it, and none by default (conftest.py's client sends one)."""
+    plain = app.test_client()
+    plain.environ_base.pop("HTTP_AUTHORIZATION", None)
+    return plain
+
+
+@pytest.fixture
 def refetch_interval() -> str:
     return "60"
 
@@ -266,6 +274,22 @@ def test_a_blueprint_needs_read_for_get_and_write_for_post(client: FlaskClient) 
     assert call(client, reader, "/things").status_code == 200
     assert call(client, reader, "/things", "POST").status_code == 403
     assert call(client, sign(claims(scope=WRITE)), "/things", "POST").status_code == 200
+
+
+def test_the_services_api_needs_a_token_and_write_to_create(client: FlaskClient) -> None:
+    endpoint = f"/api/{RESOURCE}"
+    new = {"name": "guarded"}
+
+    assert client.post(endpoint, json=new).status_code == 401
+    reader = {"Authorization": f"Bearer {sign(claims(scope=READ))}"}
+    assert client.post(endpoint, json=new, headers=reader).status_code == 403
+    writer = {"Authorization": f"Bearer {sign(claims(scope=WRITE))}"}
+    assert client.post(endpoint, json=new, headers=writer).status_code == 201
+{%- if cookiecutter.database != "none" %}
+    assert client.get(endpoint).status_code == 401
+    assert client.get(endpoint, headers=reader).status_code == 200
+    assert client.get(endpoint, headers=writer).status_code == 403
+{%- endif %}
 
 
 def test_an_es256_key_of_the_set_is_taken(client: FlaskClient, provider: Provider) -> None:

@@ -45,7 +45,23 @@ def operations(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
 def test_the_document_is_openapi_3_1_and_names_the_service(document: dict[str, Any]) -> None:
     assert document["openapi"] == "3.1.0"
     assert document["info"]["title"] == "{{ cc.service_name }}"
+{%- if cc.authentication == "jwt" %}
+    bearer = {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    assert document["components"]["securitySchemes"] == {"bearer": bearer}
+
+
+def test_every_api_operation_names_the_scope_it_needs_and_its_refusals(document: dict[str, Any]) -> None:
+    api = {key: operation for key, operation in operations(document).items() if key[0].startswith("/api/")}
+    assert api
+    for (path, method), operation in api.items():
+        scope = "{{ cc.resource_name }}:read" if method in ("GET", "HEAD") else "{{ cc.resource_name }}:write"
+        assert operation["security"] == [{"bearer": [scope]}], (method, path)
+        assert {"401", "403"} <= set(operation["responses"]), (method, path)
+    for (path, method), operation in operations(document).items():
+        assert path.startswith("/api/") or "security" not in operation, (method, path)
+{%- else %}
     assert document["components"]["securitySchemes"] == {}
+{%- endif %}
 
 
 def test_every_route_the_app_serves_is_documented_under_its_view_name(app: Flask, document: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from flask_openapi3.models.info import Info
 from flask_openapi3.openapi import OpenAPI
 
 {% if cookiecutter.authentication == "jwt" -%}
-from {{ cookiecutter.service_name }}.core.auth import register_authentication
+from {{ cookiecutter.service_name }}.core.auth import SECURITY_SCHEMES, register_authentication
 {% endif -%}
 from {{ cookiecutter.service_name }}.core.config import Settings
 {%- if cookiecutter.database != "none" %}
@@ -37,8 +37,13 @@ def create_core_app(settings: Settings | None = None) -> OpenAPI:
     app = OpenAPI(
         __name__,
         info=Info(title="{{ cookiecutter.service_name }}", version="0.1.0"),
+{%- if cookiecutter.authentication == "jwt" %}
+        # Bearer tokens (core/auth.py), which the operations of protected blueprints name.
+        security_schemes=SECURITY_SCHEMES,
+{%- else %}
         # Without it the document says "securitySchemes": null, which is not valid OpenAPI.
         security_schemes={},
+{%- endif %}
         # A request a view's model refuses is answered 422 in the service's error shape, naming each field.
         validation_error_model=Error,
         validation_error_callback=invalid_fields,

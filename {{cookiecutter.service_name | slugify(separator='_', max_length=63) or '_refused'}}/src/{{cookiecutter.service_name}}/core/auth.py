@@ -28,7 +28,8 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 import jwt
-from flask import Flask, current_app, g, request
+from flask import Blueprint, Flask, current_app, g, request
+from flask_openapi3.types import SecuritySchemesDict
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
@@ -42,6 +43,10 @@ ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "
 JWKS_TIMEOUT_SECONDS = 3.0
 REALM = "{{ cookiecutter.service_name }}"
 _EXTENSION = "{{ cookiecutter.service_name }}.core.auth"
+_PROTECTED = "{{ cookiecutter.service_name }}.core.auth.protected"
+# The OpenAPI security scheme of the tokens, by the name operations refer to it.
+BEARER = "bearer"
+SECURITY_SCHEMES: SecuritySchemesDict = {BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
 
 logger = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -286,16 +291,44 @@ def require_scope(scope: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     return decorate
 
 
+def scope_for(resource: str, method: str) -> str | None:
+    """The scope a request with ``method`` needs: reading (GET, HEAD) ``<resource>:read``, anything else
+    ``<resource>:write``; none for a CORS preflight (OPTIONS), which carries no token."""
+    if method == "OPTIONS":
+        return None
+    return f"{resource}:read" if method in ("GET", "HEAD") else f"{resource}:write"
+
+
 def scope_per_method(resource: str) -> Callable[[], None]:
-    """A ``before_request`` hook for a blueprint: reading (GET, HEAD) needs ``<resource>:read``, anything else
-    ``<resource>:write``. CORS preflights (OPTIONS) carry no token and pass."""
+    """A ``before_request`` hook for a blueprint that asks of each request the scope ``scope_for`` names."""
 
     def check() -> None:
-        if request.method == "OPTIONS":
-            return
-        authorize(f"{resource}:read" if request.method in ("GET", "HEAD") else f"{resource}:write")
+        scope = scope_for(resource, request.method)
+        if scope is not None:
+            authorize(scope)
 
     return check
+
+
+def protect(blueprint: Blueprint, resource: str) -> None:
+    """Every view of ``blueprint`` needs a token with the scope ``scope_for`` names, and its operations in the
+    OpenAPI document say so (``document_security``): the check and the document come from the same rule."""
+    blueprint.before_request(scope_per_method(resource))
+    blueprint.record(lambda state: state.app.extensions.setdefault(_PROTECTED, []).append((state.url_prefix, resource)))
+
+
+def document_security(app: Flask, document: dict[str, Any]) -> None:
+    """Give each operation of a protected blueprint the bearer scheme with its scope, and its 401 and 403."""
+    refusal = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    for prefix, resource in app.extensions.get(_PROTECTED, []):
+        for path, operations in document["paths"].items():
+            if not path.startswith(f"{prefix}/"):
+                continue
+            for method, operation in operations.items():
+                scope = scope_for(resource, method.upper())
+                operation["security"] = [{BEARER: [scope] if scope else []}]
+                operation["responses"].setdefault("401", {"description": "No valid token", **refusal})
+                operation["responses"].setdefault("403", {"description": f"The token lacks {scope}", **refusal})
 
 
 def register_authentication(app: Flask) -> None:

@@ -7,6 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_openapi3.openapi import OpenAPI
+{%- if cookiecutter.authentication == "jwt" %}
+
+from {{ cookiecutter.service_name }}.core.auth import document_security
+{%- endif %}
 
 
 def view_name(*, name: str, path: str, method: str) -> str:
@@ -27,6 +31,9 @@ def register_openapi(app: OpenAPI) -> None:
             for operation in operations.values():
                 if "parameters" not in operation and "requestBody" not in operation:
                     operation["responses"].pop("422", None)
+{%- if cookiecutter.authentication == "jwt" %}
+        document_security(app, document)
+{%- endif %}
         return document
 
     app.add_url_rule("/openapi.json", view_func=openapi_json)
