@@ -97,9 +97,17 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(b
     # Every check: 5xx, status codes, content types, headers and bodies against the schema, negative data
     # rejected, positive data accepted, unsupported methods answered 405. A fixed seed keeps CI repeatable.
     # It runs in a directory of its own: schemathesis writes its cache (.schemathesis/) where it runs.
+    # One exception, for the create only: schemathesis sends one Idempotency-Key value with several bodies, and a key
+    # used with another body is refused with 422, as draft-ietf-httpapi-idempotency-key-header asks.
+    config = tmp_path / "schemathesis.toml"
+    config.write_text(
+        '[[operations]]\ninclude-path = "/api/order"\ninclude-method = "POST"\n'
+        "[operations.checks.positive_data_acceptance]\n"
+        'expected-statuses = ["2xx", "3xx", "401", "403", "404", "409", "422", "429", "5xx"]\n'
+    )
     result = subprocess.run(
-        [str(TOOLS_BIN / "uv"), "tool", "run", "--quiet", "--from", SCHEMATHESIS, "st", "run",
-         base_url + "/openapi.json", "--checks", "all", "--max-examples", "100", "--seed", "20261125"],
+        [str(TOOLS_BIN / "uv"), "tool", "run", "--quiet", "--from", SCHEMATHESIS, "st", "--config-file", str(config),
+         "run", base_url + "/openapi.json", "--checks", "all", "--max-examples", "100", "--seed", "20261125"],
         capture_output=True, text=True, check=False, timeout=600, env=clean_environment(), cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
